@@ -1,0 +1,47 @@
+// Attr is what every front-end reports for a file. Its `ino` is already the
+// stable id: no front-end ever sees the source's st_ino.
+import type { BigIntStats } from 'node:fs';
+
+export interface Attr {
+  /** The stable id (mapper output), never the raw st_ino. */
+  ino: bigint;
+  mode: number;
+  nlink: bigint;
+  uid: number;
+  gid: number;
+  rdev: bigint;
+  size: bigint;
+  blksize: bigint;
+  blocks: bigint;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** Birth time where the source filesystem reports one, else 0n. */
+  btimeNs: bigint;
+}
+
+export function attrFromStats(st: BigIntStats, id: bigint): Attr {
+  return {
+    ino: id,
+    mode: Number(st.mode),
+    nlink: st.nlink,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    rdev: st.rdev,
+    size: st.size,
+    blksize: st.blksize,
+    blocks: st.blocks,
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+    btimeNs: st.birthtimeNs,
+  };
+}
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+export const isDir = (a: Attr): boolean => (a.mode & S_IFMT) === S_IFDIR;
+export const isSymlink = (a: Attr): boolean => (a.mode & S_IFMT) === S_IFLNK;

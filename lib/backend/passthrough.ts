@@ -1,0 +1,263 @@
+// Backend over node:fs/promises plus the id mapper: each op translates to one
+// or two syscalls on SRC and reports the stable id.
+import { constants as C, type BigIntStats } from 'node:fs';
+import { access, chmod, link, lchown, lstat, mkdir, open, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import * as xattr from 'fs-xattr';
+import { FsError, isCode } from '../errno.js';
+import type { IdMapper } from '../mapper/mapper.js';
+import * as sys from '../sys/sys.js';
+import { type Attr, attrFromStats } from './attr.js';
+import { type Backend, type Caller, type DirEntry, type Handle, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
+
+export interface PassthroughOptions {
+  /** Absolute path of the export root (SRC). */
+  root: string;
+  mapper: IdMapper;
+  /** Give new files the caller's uid/gid (mount option allow_other, running as root). */
+  chownToCaller?: boolean;
+}
+
+const NS = 1_000_000_000n;
+
+export class PassthroughBackend implements Backend {
+  readonly root: string;
+  private readonly mapper: IdMapper;
+  private readonly chownToCaller: boolean;
+  private readonly handles = new Map<Handle, FileHandle>();
+
+  constructor(opts: PassthroughOptions) {
+    this.root = opts.root.replace(/\/+$/, '') || '/';
+    this.mapper = opts.mapper;
+    this.chownToCaller = opts.chownToCaller ?? false;
+  }
+
+  /** The one place a relative path becomes an absolute one; refuses anything that could leave the export. */
+  abs(rel: string): string {
+    if (rel === '') return this.root;
+    if (rel.startsWith('/') || rel.includes('\0')) throw new FsError('EINVAL', `bad path ${JSON.stringify(rel)}`);
+    for (const part of rel.split('/')) {
+      if (part === '' || part === '.' || part === '..') throw new FsError('EINVAL', `bad path ${JSON.stringify(rel)}`);
+    }
+    return this.root === '/' ? `/${rel}` : `${this.root}/${rel}`;
+  }
+
+  private child(dir: string, name: string): string {
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', `bad name ${JSON.stringify(name)}`);
+    return dir === '' ? name : `${dir}/${name}`;
+  }
+
+  private async attrOf(st: BigIntStats): Promise<Attr> {
+    return attrFromStats(st, this.mapper.knownId(st.dev, st.ino) ?? (await this.mapper.idFor(st.dev, st.ino)));
+  }
+
+  private async stat(rel: string): Promise<Attr> {
+    return this.attrOf(await lstat(this.abs(rel), { bigint: true }));
+  }
+
+  private async own(abs: string, caller?: Caller): Promise<void> {
+    if (this.chownToCaller && caller) await lchown(abs, caller.uid, caller.gid);
+  }
+
+  private handle(fh: Handle): FileHandle {
+    const h = this.handles.get(fh);
+    if (!h) throw new FsError('EBADF', `no open handle ${fh}`);
+    return h;
+  }
+
+  lookup(dir: string, name: string): Promise<Attr> {
+    return this.stat(this.child(dir, name));
+  }
+
+  getattr(path: string): Promise<Attr> {
+    return this.stat(path);
+  }
+
+  async setattr(path: string, set: SetAttr, fh?: Handle): Promise<Attr> {
+    const abs = this.abs(path);
+    if (set.mode !== undefined) await chmod(abs, set.mode & 0o7777);
+    if (set.uid !== undefined || set.gid !== undefined) await lchown(abs, set.uid ?? -1, set.gid ?? -1);
+    if (set.size !== undefined) {
+      if (fh !== undefined) await this.handle(fh).truncate(Number(set.size));
+      else await truncate(abs, Number(set.size));
+    }
+    if (set.atime !== undefined || set.mtime !== undefined) {
+      const [as, an] = timespec(set.atime);
+      const [ms, mn] = timespec(set.mtime);
+      await sys.utimensat(abs, as, an, ms, mn);
+    }
+    return this.stat(path);
+  }
+
+  readlink(path: string): Promise<string> {
+    return readlink(this.abs(path));
+  }
+
+  async mknod(dir: string, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Attr> {
+    const rel = this.child(dir, name);
+    const abs = this.abs(rel);
+    await sys.mknod(abs, mode, rdev);
+    await this.own(abs, caller);
+    return this.stat(rel);
+  }
+
+  async mkdir(dir: string, name: string, mode: number, caller?: Caller): Promise<Attr> {
+    const rel = this.child(dir, name);
+    const abs = this.abs(rel);
+    await mkdir(abs, { mode });
+    await this.own(abs, caller);
+    return this.stat(rel);
+  }
+
+  async unlink(dir: string, name: string): Promise<void> {
+    await unlink(this.abs(this.child(dir, name)));
+  }
+
+  async rmdir(dir: string, name: string): Promise<void> {
+    await rmdir(this.abs(this.child(dir, name)));
+  }
+
+  async symlink(target: string, dir: string, name: string, caller?: Caller): Promise<Attr> {
+    const rel = this.child(dir, name);
+    const abs = this.abs(rel);
+    await symlink(target, abs);
+    await this.own(abs, caller);
+    return this.stat(rel);
+  }
+
+  async rename(dir: string, name: string, newDir: string, newName: string, flags = 0): Promise<void> {
+    const from = this.abs(this.child(dir, name));
+    const to = this.abs(this.child(newDir, newName));
+    if (flags & ~RENAME_NOREPLACE) throw new FsError('EINVAL', `rename flags 0x${flags.toString(16)} are not supported (only RENAME_NOREPLACE)`);
+    if (flags & RENAME_NOREPLACE) {
+      // Node has no renameat2: link() fails with EEXIST atomically when the
+      // target exists, then the old name goes. Directories cannot be
+      // hard-linked, so for them we check first (a small race, documented).
+      const st = await lstat(from);
+      if (!st.isDirectory()) {
+        await link(from, to);
+        await unlink(from);
+        return;
+      }
+      try {
+        await lstat(to);
+        throw new FsError('EEXIST', `rename target exists`);
+      } catch (err) {
+        if (!isCode(err, 'ENOENT')) throw err;
+      }
+    }
+    await rename(from, to);
+  }
+
+  async link(path: string, newDir: string, newName: string): Promise<Attr> {
+    const rel = this.child(newDir, newName);
+    await link(this.abs(path), this.abs(rel));
+    return this.stat(rel);
+  }
+
+  async open(path: string, flags: number): Promise<Handle> {
+    const h = await open(this.abs(path), (flags & ~(C.O_CREAT | C.O_EXCL)) | C.O_NOFOLLOW);
+    this.handles.set(h.fd, h);
+    return h.fd;
+  }
+
+  async create(dir: string, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; attr: Attr }> {
+    const rel = this.child(dir, name);
+    const abs = this.abs(rel);
+    const h = await open(abs, flags | C.O_CREAT | C.O_NOFOLLOW, mode);
+    this.handles.set(h.fd, h);
+    try {
+      await this.own(abs, caller);
+      return { fh: h.fd, attr: await this.attrOf(await h.stat({ bigint: true })) };
+    } catch (err) {
+      await this.release(h.fd);
+      throw err;
+    }
+  }
+
+  async read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
+    const buf = Buffer.allocUnsafe(length);
+    const { bytesRead } = await this.handle(fh).read(buf, 0, length, Number(position));
+    return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+  }
+
+  async write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
+    const { bytesWritten } = await this.handle(fh).write(data, 0, data.length, Number(position));
+    return bytesWritten;
+  }
+
+  async fsync(fh: Handle, datasync: boolean): Promise<void> {
+    const h = this.handle(fh);
+    await (datasync ? h.datasync() : h.sync());
+  }
+
+  async release(fh: Handle): Promise<void> {
+    const h = this.handle(fh);
+    this.handles.delete(fh);
+    await h.close();
+  }
+
+  async readdir(path: string): Promise<DirEntry[]> {
+    const dir = this.abs(path);
+    const names = await readdir(dir);
+    const prefix = dir === '/' ? '/' : `${dir}/`;
+    const out = await Promise.all(
+      names.map(async (name): Promise<DirEntry | undefined> => {
+        try {
+          return { name, attr: await this.attrOf(await lstat(prefix + name, { bigint: true })) };
+        } catch (err) {
+          if (isCode(err, 'ENOENT')) return undefined; // removed since readdir: skip, as the kernel would
+          throw err;
+        }
+      }),
+    );
+    return out.filter((e): e is DirEntry => e !== undefined);
+  }
+
+  async statfs(path: string): Promise<StatFs> {
+    const s = await statfs(this.abs(path), { bigint: true });
+    // Node reports neither f_frsize nor f_namemax: every Linux fs we export uses bsize and 255.
+    return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namelen: 255n };
+  }
+
+  async access(path: string, mask: number): Promise<void> {
+    await access(this.abs(path), mask);
+  }
+
+  async getxattr(path: string, name: string): Promise<Buffer> {
+    if (this.mapper.isReservedXattr(name)) throw new FsError('ENODATA', `${name} is reserved`);
+    return xattr.getAttribute(this.abs(path), name);
+  }
+
+  async listxattr(path: string): Promise<string[]> {
+    const names = await xattr.listAttributes(this.abs(path));
+    return names.filter((n) => !this.mapper.isReservedXattr(n));
+  }
+
+  async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
+    if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
+    const abs = this.abs(path);
+    if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
+      // fs-xattr has no flags argument: check, then set (racy only against a concurrent writer of the same name).
+      const exists = await xattr.getAttribute(abs, name).then(
+        () => true,
+        (err: unknown) => (isCode(err, 'ENODATA') ? false : Promise.reject(err)),
+      );
+      if (flags & XATTR_CREATE && exists) throw new FsError('EEXIST', `${name} exists`);
+      if (flags & XATTR_REPLACE && !exists) throw new FsError('ENODATA', `${name} does not exist`);
+    }
+    await xattr.setAttribute(abs, name, value);
+  }
+
+  async removexattr(path: string, name: string): Promise<void> {
+    if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
+    await xattr.removeAttribute(this.abs(path), name);
+  }
+}
+
+function timespec(t: TimeSet | undefined): [bigint, number] {
+  if (t === undefined) return [0n, sys.UTIME_OMIT];
+  if (t === 'now') return [0n, sys.UTIME_NOW];
+  const sec = t / NS;
+  const nsec = t % NS;
+  return nsec < 0n ? [sec - 1n, Number(nsec + NS)] : [sec, Number(nsec)]; // before 1970: floor, not truncate
+}

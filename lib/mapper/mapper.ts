@@ -1,0 +1,50 @@
+// The contract between the backend and the id scheme (DESIGN.md section 1).
+//
+//   id = prefix << 48 | (ino & 0xFFFF_FFFF_FFFF)
+//
+// Invariants every implementation keeps:
+// - Injective: two different (device, ino) pairs never get the same id, in
+//   this run or any later run over the same export.
+// - Stable: the same (device, ino) gets the same id in every run, even when
+//   the device's st_dev number changes between runs (devices are keyed by a
+//   stable identity, not by st_dev).
+// - Prefix 0 belongs to (export root's device, ino >> 48 == 0), so a
+//   single-filesystem export reports exactly the source's inode numbers.
+// - Durable first: idFor() does not resolve with an id that uses a newly
+//   allocated prefix until that prefix is stored durably (written + fsynced).
+// - Exhaustion is an error (FsError EOVERFLOW), never a collision.
+//
+// Concurrency: idFor() may be called many times concurrently; calls that need
+// the same new prefix share one allocation; table writes go through one queue.
+
+export interface IdMapper {
+  /**
+   * The stable id of the file whose lstat gave (dev, ino). Allocates and
+   * persists a prefix when the pair (device, ino >> 48) is new.
+   * Rejects with FsError('EOVERFLOW') when no prefix is left.
+   */
+  idFor(dev: bigint, ino: bigint): Promise<bigint>;
+
+  /**
+   * Hot path: the id when the prefix for (dev, ino >> 48) is already known,
+   * else undefined. No I/O, no allocation.
+   */
+  knownId(dev: bigint, ino: bigint): bigint | undefined;
+
+  /**
+   * True for xattr names that belong to stableid's own table. Front-ends hide
+   * them from listxattr and refuse get/set/remove with the backend's error.
+   */
+  isReservedXattr(name: string): boolean;
+
+  /** Flush pending table writes and release the export lock. */
+  close(): Promise<void>;
+}
+
+export const PREFIX_SHIFT = 48n;
+export const INO_MASK = (1n << 48n) - 1n;
+export const MAX_PREFIX = 0xffff;
+
+export function composeId(prefix: number, ino: bigint): bigint {
+  return (BigInt(prefix) << PREFIX_SHIFT) | (ino & INO_MASK);
+}
