@@ -1,9 +1,10 @@
 #!/bin/sh
-# System packages stableid's build and tests need (Debian 12). Used by the
-# README's set-up commands and by .ci/run; run as root.
+# System packages stableid's build and tests need (Debian 12), as root. Each
+# area lists its packages in .ci/deps.d/*.txt (one per line, # comments).
 set -e
 export DEBIAN_FRONTEND=noninteractive
+dir=$(dirname "$0")/deps.d
+pkgs=$(cat "$dir"/*.txt | sed 's/#.*//' | tr -s ' \n' '\n' | sort -u | tr '\n' ' ')
 apt-get update -q
-apt-get install -y -q --no-install-recommends \
-  build-essential python3 pkg-config fuse3 libfuse3-dev \
-  attr e2fsprogs xfsprogs util-linux
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $pkgs
