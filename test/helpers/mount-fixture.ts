@@ -1,10 +1,11 @@
 // mountFixture(t, 'fuse') -> { src, mnt, ... }: a real FUSE mount served by a
 // child process, unmounted in t.teardown even when the test fails.
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { abortConnection } from '../../lib/fuse/mount.js';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
 import { run, Started } from './run.js';
 
@@ -80,7 +81,7 @@ export async function waitMounted(proc: Started, mnt: string, timeoutMs = 15_000
 export async function forceUnmount(mnt: string): Promise<void> {
   const m = await mountAt(mnt);
   if (!m) return;
-  if (m.fsType.startsWith('fuse')) await writeFile(`/sys/fs/fuse/connections/${m.dev}/abort`, '1').catch(() => undefined);
+  if (m.fsType.startsWith('fuse')) await abortConnection(m.dev).catch(() => undefined);
   await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
 }
 
