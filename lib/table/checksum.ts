@@ -6,8 +6,11 @@ import XXH from 'xxhashjs';
 const require = createRequire(import.meta.url);
 const crc: { calculate(buf: Buffer | string, initial?: number): number } = require('fast-crc32c');
 
-export function crc32c(buf: Buffer): number {
-  return crc.calculate(buf) >>> 0;
+/** CRC32C of the buffers concatenated (no copy: the CRC is continued across them). */
+export function crc32c(...bufs: Buffer[]): number {
+  let c = 0;
+  for (const b of bufs) c = crc.calculate(b, c);
+  return c >>> 0;
 }
 
 /** xxhash64 (seed 0) of a UTF-8 string, as an unsigned bigint. */

@@ -168,7 +168,7 @@ export function encodeChunks(payload: Buffer, h: Omit<ChunkHeader, 'index' | 'co
     c.writeBigUInt64LE(h.generation, 16);
     c.writeUInt32LE(part.length, 24);
     part.copy(c, HEADER_SIZE);
-    c.writeUInt32LE(crc32c(Buffer.concat([c.subarray(0, 28), part])), 28);
+    c.writeUInt32LE(crc32c(c.subarray(0, 28), part), 28);
     out.push(c);
   }
   return out;
@@ -184,7 +184,7 @@ export function decodeChunk(c: Buffer, where: string): { header: ChunkHeader; pa
   const len = c.readUInt32LE(24);
   if (c.length !== HEADER_SIZE + len) throw bad(`truncated chunk: header says ${len} data bytes, found ${c.length - HEADER_SIZE}`);
   const want = c.readUInt32LE(28);
-  const got = crc32c(Buffer.concat([c.subarray(0, 28), c.subarray(HEADER_SIZE)]));
+  const got = crc32c(c.subarray(0, 28), c.subarray(HEADER_SIZE));
   if (want !== got) throw bad(`CRC32C mismatch (stored ${hex(want)}, computed ${hex(got)})`);
   const header: ChunkHeader = {
     index: c.readUInt16LE(6),

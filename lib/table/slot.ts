@@ -35,5 +35,8 @@ export function assembleSlot(raw: Map<number, Buffer>, nameOf: (index: number) =
       return { state: 'incomplete', reason: `${nameOf(i)} belongs to generation ${h.generation}, ${nameOf(0)} to ${generation}`, generation: newest };
     parts.push(c.payload);
   }
+  // Chunks past the end from a newer generation: a longer write of this slot started and stopped.
+  // (Older ones are leftovers of a longer table, removed after each write; harmless.)
+  if (newest > generation) return { state: 'incomplete', reason: `a write of generation ${newest} over generation ${generation} did not finish`, generation: newest };
   return { state: 'complete', generation, flags, prefixCount, payload: Buffer.concat(parts) };
 }
