@@ -22,6 +22,12 @@ const S_IFDIR = 0o040000;
 // creation flags too (Tlcreate creates; the backend adds O_NOFOLLOW).
 const PASS_FLAGS = 0o3 | 0o1000 /* TRUNC */ | 0o2000 /* APPEND */ | 0o4000 /* NONBLOCK */ | 0o10000 /* DSYNC */ | 0o200000 /* DIRECTORY */ | 0o4000000 /* SYNC */;
 
+/** Offsets past 2^53 cannot reach Node's fs calls intact (and no file is that large). */
+function position(offset: bigint): bigint {
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError('EINVAL', `offset ${offset} is out of range`);
+  return offset;
+}
+
 function openFid(c: Ctx, fid: number) {
   const f = c.fids.get(fid);
   if (f.state.kind !== 'open') throw new FsError('EBADF', `fid ${fid} is not open`);
@@ -77,7 +83,7 @@ export const ioHandlers = [
     }
     const s = openFid(c, fid);
     if (s.isDir) throw new FsError('EISDIR', 'use Treaddir on directories');
-    return { data: await c.backend.read(s.fh, n, offset) };
+    return { data: await c.backend.read(s.fh, n, position(offset)) };
   }),
 
   on(M.Twrite, M.Rwrite, async ({ fid, offset, data }, c) => {
@@ -91,7 +97,7 @@ export const ioHandlers = [
     }
     const s = openFid(c, fid);
     if (s.isDir) throw new FsError('EISDIR', 'cannot write a directory');
-    return { count: await c.backend.write(s.fh, data, offset) };
+    return { count: await c.backend.write(s.fh, data, position(offset)) };
   }),
 
   on(M.Treaddir, M.Rreaddir, async ({ fid, offset, count }, c) => {

@@ -96,7 +96,10 @@ export const metaHandlers = [
     if (v.valid & A.MODE) set.mode = v.mode;
     if (v.valid & A.UID) set.uid = v.uid;
     if (v.valid & A.GID) set.gid = v.gid;
-    if (v.valid & A.SIZE) set.size = v.size;
+    if (v.valid & A.SIZE) {
+      if (v.size > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError('EFBIG', `size ${v.size} is too large`);
+      set.size = v.size;
+    }
     if (v.valid & A.ATIME) set.atime = v.valid & A.ATIME_SET ? v.atime_sec * 1_000_000_000n + v.atime_nsec : 'now';
     if (v.valid & A.MTIME) set.mtime = v.valid & A.MTIME_SET ? v.mtime_sec * 1_000_000_000n + v.mtime_nsec : 'now';
     // A lone CTIME asks only for a ctime bump, which any other change gives; nothing to do.
