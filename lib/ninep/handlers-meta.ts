@@ -51,7 +51,9 @@ export const metaHandlers = [
 
   on(M.Twalk, M.Rwalk, async ({ fid, newfid, wnames }, c) => {
     const from = c.fids.get(fid);
-    if (from.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is open: walk from an unopened fid`);
+    // 9P2000 says walk only from unopened fids, but diodls walks from the
+    // directory it is reading; only replacing an open fid would leak it.
+    if (newfid === fid && from.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is open: walk it to a new fid`);
     if (newfid !== fid && c.fids.has(newfid)) throw new FsError('EBADF', `newfid ${newfid} is already in use`);
     if (wnames.length > MAXWELEM) throw new FsError('EINVAL', `walk of ${wnames.length} names (max ${MAXWELEM})`);
     let path = from.path;
