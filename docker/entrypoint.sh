@@ -15,7 +15,7 @@ set -u
 
 SRC=${1:-${STABLEID_SRC:-/data}}
 MNT=${2:-${STABLEID_MNT:-/stable}}
-[ "$#" -gt 2 ] && shift 2 || set --
+if [ "$#" -gt 2 ]; then shift 2; else set --; fi
 MOUNT_CMD=${STABLEID_MOUNT:-stableid-mount}
 
 log() { echo "stableid-entrypoint: $*" >&2; }
@@ -45,6 +45,7 @@ fi
 
 child=
 stopping=
+# shellcheck disable=SC2317 # called by the trap below
 forward() {
   stopping=1
   [ -n "$child" ] && kill -TERM "$child" 2>/dev/null
