@@ -2,6 +2,10 @@
 // directory under ESM). Each module exports a yargs CommandModule factory
 // taking the context (io, and a slot for the exit code).
 import { mountCommand } from './commands/mount.js';
+import { smbConfCommand } from './commands/smb-conf.js';
 import type { CommandFactory } from './context.js';
 
-export const commands: CommandFactory[] = [mountCommand];
+export const commands: CommandFactory[] = [
+  mountCommand,
+  smbConfCommand,
+];
