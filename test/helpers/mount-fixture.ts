@@ -113,7 +113,7 @@ export async function mountFixture(t: ExecutionContext, kind: 'fuse' = 'fuse', o
   const mnt = join(dir, 'mnt');
   await mkdir(src, { recursive: true });
   await mkdir(mnt);
-  const server = opts.server ?? 'fake';
+  const server = opts.server ?? 'cli';
   const fixture: MountFixture = {
     dir,
     src,

@@ -108,7 +108,7 @@ serial(`kill -9 leaves a stale mount that the next start cleans up, ids unchange
   await writer.exit(10_000);
   const st = await run('stat', [fx.mnt], { timeoutMs: 10_000 });
   t.regex(st.stderr, /Transport endpoint is not connected/, 'the dead server left a stale mount');
-  const server = await startServer(t, 'fake', fx.src, fx.mnt);
+  const server = await startServer(t, 'cli', fx.src, fx.mnt);
   await server.proc.waitFor(/cleaned up a stale stableid mount/);
   t.pass('the next start cleaned up the stale mount');
   const after = await probeTree(fx.mnt);
