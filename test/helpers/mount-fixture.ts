@@ -41,6 +41,8 @@ export interface FixtureOptions {
   src?: string;
   /** Values of -o. */
   options?: string[];
+  /** Extra environment for the server (e.g. NODE_DEBUG=stableid:fuse to trace requests). */
+  env?: NodeJS.ProcessEnv;
   /** 'fake': the in-memory FakeMapper (test/helpers/fuse-server); 'cli': bin/stableid-mount with the persistent table. */
   server?: 'fake' | 'cli';
 }
@@ -85,9 +87,9 @@ export async function forceUnmount(mnt: string): Promise<void> {
   await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
 }
 
-export async function startServer(t: ExecutionContext, kind: 'fake' | 'cli', src: string, mnt: string, options: string[] = []): Promise<Server> {
+export async function startServer(t: ExecutionContext, kind: 'fake' | 'cli', src: string, mnt: string, options: string[] = [], env?: NodeJS.ProcessEnv): Promise<Server> {
   const [cmd, args] = serverCommand(kind, src, mnt, options);
-  const proc = new Started(cmd, args);
+  const proc = new Started(cmd, args, env && { ...process.env, ...env });
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (proc.running) proc.child.kill(signal);
     let r = await proc.exit(10_000);
@@ -118,9 +120,9 @@ export async function mountFixture(t: ExecutionContext, kind: 'fuse' = 'fuse', o
     dir,
     src,
     mnt,
-    server: await startServer(t, server, src, mnt, opts.options),
+    server: await startServer(t, server, src, mnt, opts.options, opts.env),
     async remount() {
-      fixture.server = await startServer(t, server, src, mnt, opts.options);
+      fixture.server = await startServer(t, server, src, mnt, opts.options, opts.env);
       return fixture.server;
     },
   };
