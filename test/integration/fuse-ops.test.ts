@@ -93,6 +93,6 @@ serial(`reads and writes of 1 MiB reach the server whole${why}`, async (t) => {
   const [a, b] = sums.trim().split('\n').map((l) => l.split(' ')[0]);
   t.is(a, b, 'the data arrived intact');
   const log = fx.server.proc.stderr;
-  t.regex(log, /op 15 ino \d+ a=\d+ b=<1048576 bytes>/, 'a 1 MiB WRITE request');
-  t.regex(log, /op 14 ino \d+ a=\d+ b=1048576/, 'a 1 MiB READ request');
+  t.regex(log, /op 15 ino \d+n a=\d+ b=<1048576 bytes>/, 'a 1 MiB WRITE request');
+  t.regex(log, /op 14 ino \d+n a=\d+ b=1048576/, 'a 1 MiB READ request');
 });
