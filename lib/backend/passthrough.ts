@@ -200,6 +200,10 @@ export class PassthroughBackend implements Backend {
     await (datasync ? h.datasync() : h.sync());
   }
 
+  fd(fh: Handle): number | undefined {
+    return this.handles.get(fh)?.fd;
+  }
+
   async release(fh: Handle): Promise<void> {
     const h = this.handle(fh);
     this.handles.delete(fh);
