@@ -1,6 +1,8 @@
 // Every CLI command, imported explicitly (yargs cannot load a command
 // directory under ESM). Each module exports a yargs CommandModule factory
 // taking the context (io, and a slot for the exit code).
+import { idCommand } from './commands/id.js';
+import { tableCommand } from './commands/table.js';
 import type { CommandFactory } from './context.js';
 
-export const commands: CommandFactory[] = [];
+export const commands: CommandFactory[] = [tableCommand, idCommand];

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { debuglog } from 'node:util';
 import { fingerprint } from '../table/checksum.js';
 import { lockExport } from '../table/lock.js';
+import { TableCorruptError } from '../table/record.js';
 import { PersistentTable } from '../table/table.js';
 import { StableIdMapper } from './stable-mapper.js';
 
@@ -45,6 +46,16 @@ export async function openMapper(opts: OpenMapperOptions): Promise<StableIdMappe
     return new StableIdMapper({ root, rootDev: st.dev, table, data, lock, log });
   } catch (err) {
     await lock.release();
-    throw err;
+    throw withRepairHint(err, root);
   }
+}
+
+/** A damaged table's message, plus what to do about it. */
+export function withRepairHint(err: unknown, root: string): unknown {
+  if (!(err instanceof TableCorruptError)) return err;
+  return new TableCorruptError(
+    err.where,
+    `${err.reason}. stableid will not start from a damaged table (it could hand an id to a second file). ` +
+      `See \`stableid table verify ${root}\`, then \`stableid table repair ${root}\` (restores the newest intact generation or a backup, never an empty table)`,
+  );
 }

@@ -63,6 +63,8 @@ export interface TableData {
 
 /** A table that cannot be trusted. `where` names the xattr or file. */
 export class TableCorruptError extends Error {
+  /** The CLI prints such errors as one line and exits with this code. */
+  readonly exitCode = 1;
   constructor(
     readonly where: string,
     readonly reason: string,
