@@ -35,8 +35,8 @@ export class StableIdMapper implements IdMapper {
   private readonly hot0 = new Map<bigint, bigint>();
   /** st_dev -> (ino >> 48) -> prefix << 48, for the rest. */
   private readonly hotHi = new Map<bigint, Map<number, bigint>>();
-  /** `${deviceIndex}:${hi}` -> prefix, for every prefix in the table. */
-  private readonly prefixOf = new Map<string, number>();
+  /** deviceIndex * 2^16 + hi -> prefix, for every prefix in the table; built on the first allocation. */
+  private prefixIndex: Map<number, number> | undefined;
   /** st_dev of this run -> table device index (-1: root device without a record yet). */
   private readonly bound = new Map<bigint, Promise<number>>();
   private readonly boundTo = new Map<number, bigint>();
@@ -59,7 +59,6 @@ export class StableIdMapper implements IdMapper {
     this.lock = o.lock;
     this.log = o.log ?? dbg;
     this.savedCount = o.data.prefixes.length;
-    o.data.prefixes.forEach((p, i) => this.prefixOf.set(`${p.device}:${p.hi}`, i + 1));
     this.hot0.set(o.rootDev, 0n); // prefix 0: the root's device, ino < 2^48
     this.identifyDev =
       o.identify ??
@@ -112,7 +111,9 @@ export class StableIdMapper implements IdMapper {
   private async allocate(dev: bigint, hi: number): Promise<bigint> {
     if (this.closed) throw new Error(`stableid mapper for ${this.root} is closed`);
     const device = await this.deviceFor(dev);
-    let prefix = this.prefixOf.get(`${device}:${hi}`);
+    const prefixOf = this.prefixOf();
+    const key = device * 0x10000 + hi;
+    let prefix = prefixOf.get(key);
     if (prefix === undefined) {
       if (this.data.prefixes.length >= MAX_PREFIX) {
         this.log(`stableid: all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
@@ -120,7 +121,7 @@ export class StableIdMapper implements IdMapper {
       }
       this.data.prefixes.push({ device, hi });
       prefix = this.data.prefixes.length;
-      this.prefixOf.set(`${device}:${hi}`, prefix);
+      prefixOf.set(key, prefix);
       if (prefix >= WARN_AT && !this.warned) {
         this.warned = true;
         this.log(`stableid: ${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
@@ -136,6 +137,15 @@ export class StableIdMapper implements IdMapper {
       m.set(hi, base);
     }
     return base;
+  }
+
+  /** Not built at load: a start with a full table serves known files sooner. */
+  private prefixOf(): Map<number, number> {
+    if (!this.prefixIndex) {
+      this.prefixIndex = new Map();
+      this.data.prefixes.forEach((p, i) => this.prefixIndex!.set(p.device * 0x10000 + p.hi, i + 1));
+    }
+    return this.prefixIndex;
   }
 
   /** Group commit: resolves once a save covering `prefix` is durable; one save runs at a time. */
