@@ -42,7 +42,7 @@ export async function openMapper(opts: OpenMapperOptions): Promise<StableIdMappe
   try {
     const table = new PersistentTable({ root, stateFile: stateFileFor(root, opts.stateDir), log });
     const data = await table.load();
-    log(`stableid: table of ${root}: ${data.prefixes.length} prefixes from ${table.source}; new prefixes go to ${table.where}${table.modeReason ? ` (${table.modeReason})` : ''}`);
+    log(`table of ${root}: ${data.prefixes.length} prefixes from ${table.source}; new prefixes go to ${table.where}${table.modeReason ? ` (${table.modeReason})` : ''}`);
     return new StableIdMapper({ root, rootDev: st.dev, table, data, lock, log });
   } catch (err) {
     await lock.release();

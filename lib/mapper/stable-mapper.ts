@@ -116,7 +116,7 @@ export class StableIdMapper implements IdMapper {
     let prefix = prefixOf.get(key);
     if (prefix === undefined) {
       if (this.data.prefixes.length >= MAX_PREFIX) {
-        this.log(`stableid: all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
+        this.log(`all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
         throw new FsError('EOVERFLOW', `no stable-id prefix left for ${this.data.devices[device]?.identity} (all ${MAX_PREFIX} used)`);
       }
       this.data.prefixes.push({ device, hi });
@@ -124,7 +124,7 @@ export class StableIdMapper implements IdMapper {
       prefixOf.set(key, prefix);
       if (prefix >= WARN_AT && !this.warned) {
         this.warned = true;
-        this.log(`stableid: ${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
+        this.log(`${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
       }
       dbg('prefix %d -> device %d (%s) hi %d', prefix, device, this.data.devices[device]?.identity, hi);
     }
@@ -181,23 +181,23 @@ export class StableIdMapper implements IdMapper {
     let idx = devices.findIndex((d) => d.identity === id.identity);
     if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {
       // Two live filesystems with one identity: a cloned image (same UUID). Tell them apart by place.
-      this.log(`stableid: ${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
+      this.log(`${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
       id = { ...id, identity: `${id.identity}@${id.alt}` };
       idx = devices.findIndex((d) => d.identity === id.identity);
     }
     if (idx < 0 && id.kind !== 'stdev') {
       // Weaker match: the same mount place, recorded when the stronger source was unreadable (or is now).
       idx = devices.findIndex((d, i) => d.alt === id.alt && d.kind !== id.kind && !this.boundTo.has(i) && (d.kind === 'mount' || id.kind === 'mount'));
-      if (idx >= 0) this.log(`stableid: device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
+      if (idx >= 0) this.log(`device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
     }
     if (idx < 0) {
-      if (id.kind === 'stdev') this.log(`stableid: no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
+      if (id.kind === 'stdev') this.log(`no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
       const rec: DeviceRecord = { fingerprint: fingerprint(id.identity), ...id };
       devices.push(rec);
       idx = devices.length - 1;
     } else {
       const rec = devices[idx]!;
-      if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`stableid: ${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
+      if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
     }
     this.boundTo.set(idx, dev);
     dbg('st_dev %s -> device %d %s', dev, idx, id.identity);

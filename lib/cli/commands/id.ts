@@ -38,7 +38,7 @@ export const idCommand: CommandFactory = (ctx) => ({
     let mapper: IdMapper;
     try {
       // Warnings only: the table's location line is for servers' logs, not for a command that prints one id.
-      mapper = await openMapper({ root, stateDir: a['state-dir'], log: (m) => void (/^stableid: table of /.test(m) || ctx.io.err(m)) });
+      mapper = await openMapper({ root, stateDir: a['state-dir'], log: (m) => void (/^table of /.test(m) || ctx.io.err(m)) });
     } catch (err) {
       if (!(err instanceof ExportLockedError)) throw err;
       const v = await inspectExport({ root, stateDir: a['state-dir'] });
