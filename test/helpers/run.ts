@@ -38,6 +38,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr, timedOut });
     });
+    child.stdin.on('error', () => {}); // EPIPE when the child exits before reading its input: not our failure
     child.stdin.end(opts.input ?? '');
   });
 }
