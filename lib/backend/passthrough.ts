@@ -54,6 +54,16 @@ export class PassthroughBackend implements Backend {
     return this.attrOf(await lstat(this.abs(rel), { bigint: true }));
   }
 
+  /**
+   * chmod(2), truncate(2) and fs-xattr's calls follow a final symlink, which
+   * could point out of the export: refuse them on symlinks as Linux refuses
+   * user xattrs on symlinks (a check, then the call: only a writer on the
+   * source itself could swap the file in between).
+   */
+  private async notSymlink(abs: string, code: 'EPERM' | 'ENODATA' | 'EOPNOTSUPP'): Promise<void> {
+    if ((await lstat(abs)).isSymbolicLink()) throw new FsError(code, `${abs} is a symlink: not followed`);
+  }
+
   private async own(abs: string, caller?: Caller): Promise<void> {
     if (this.chownToCaller && caller) await lchown(abs, caller.uid, caller.gid);
   }
@@ -74,6 +84,7 @@ export class PassthroughBackend implements Backend {
 
   async setattr(path: string, set: SetAttr, fh?: Handle): Promise<Attr> {
     const abs = this.abs(path);
+    if (set.mode !== undefined || (set.size !== undefined && fh === undefined)) await this.notSymlink(abs, 'EOPNOTSUPP');
     if (set.mode !== undefined) await chmod(abs, set.mode & 0o7777);
     if (set.uid !== undefined || set.gid !== undefined) await lchown(abs, set.uid ?? -1, set.gid ?? -1);
     if (set.size !== undefined) {
@@ -225,17 +236,22 @@ export class PassthroughBackend implements Backend {
 
   async getxattr(path: string, name: string): Promise<Buffer> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('ENODATA', `${name} is reserved`);
-    return xattr.getAttribute(this.abs(path), name);
+    const abs = this.abs(path);
+    await this.notSymlink(abs, 'ENODATA');
+    return xattr.getAttribute(abs, name);
   }
 
   async listxattr(path: string): Promise<string[]> {
-    const names = await xattr.listAttributes(this.abs(path));
+    const abs = this.abs(path);
+    if ((await lstat(abs)).isSymbolicLink()) return [];
+    const names = await xattr.listAttributes(abs);
     return names.filter((n) => !this.mapper.isReservedXattr(n));
   }
 
   async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
     const abs = this.abs(path);
+    await this.notSymlink(abs, 'EPERM');
     if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
       // fs-xattr has no flags argument: check, then set (racy only against a concurrent writer of the same name).
       const exists = await xattr.getAttribute(abs, name).then(
@@ -250,7 +266,9 @@ export class PassthroughBackend implements Backend {
 
   async removexattr(path: string, name: string): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
-    await xattr.removeAttribute(this.abs(path), name);
+    const abs = this.abs(path);
+    await this.notSymlink(abs, 'EPERM');
+    await xattr.removeAttribute(abs, name);
   }
 }
 

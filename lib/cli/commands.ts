@@ -2,7 +2,14 @@
 // directory under ESM). Each module exports a yargs CommandModule factory
 // taking the context (io, and a slot for the exit code).
 import { idCommand } from './commands/id.js';
+import { mountCommand } from './commands/mount.js';
+import { smbConfCommand } from './commands/smb-conf.js';
 import { tableCommand } from './commands/table.js';
 import type { CommandFactory } from './context.js';
 
-export const commands: CommandFactory[] = [tableCommand, idCommand];
+export const commands: CommandFactory[] = [
+  mountCommand,
+  smbConfCommand,
+  tableCommand,
+  idCommand,
+];

@@ -1,0 +1,189 @@
+// Handlers for open files: open/create, read/write, readdir, fsync, clunk,
+// xattrs (which 9P2000.L moves through fids) and advisory locks.
+import { isDir } from '../backend/attr.js';
+import type { DirEntry } from '../backend/backend.js';
+import { FsError } from '../errno.js';
+import { direntType, qidOf } from './attrs.js';
+import { type Ctx, on } from './context.js';
+import { type Fid, joinPath, parentOf } from './fids.js';
+import * as M from './messages.js';
+import { QID_SIZE } from './types.js';
+
+/** Rread: size[4] type[1] tag[2] count[4]. */
+const RREAD_OVERHEAD = 11;
+const XATTR_SIZE_MAX = 65536;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+
+// P9_DOTL_* open flags equal Linux x86 O_* values. We pass through access mode
+// and the flags that only change how data is written; O_DIRECT is dropped
+// (Node's buffers are not aligned), O_NOATIME (EPERM unless owner) and
+// creation flags too (Tlcreate creates; the backend adds O_NOFOLLOW).
+const PASS_FLAGS = 0o3 | 0o1000 /* TRUNC */ | 0o2000 /* APPEND */ | 0o4000 /* NONBLOCK */ | 0o10000 /* DSYNC */ | 0o200000 /* DIRECTORY */ | 0o4000000 /* SYNC */;
+
+/** Offsets past 2^53 cannot reach Node's fs calls intact (and no file is that large). */
+function position(offset: bigint): bigint {
+  if (offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new FsError('EINVAL', `offset ${offset} is out of range`);
+  return offset;
+}
+
+function openFid(c: Ctx, fid: number) {
+  const f = c.fids.get(fid);
+  if (f.state.kind !== 'open') throw new FsError('EBADF', `fid ${fid} is not open`);
+  return f.state;
+}
+
+/** Give back what a fid holds; for a Txattrcreate fid this is when the value is set. */
+export async function releaseFid(c: Ctx, f: Fid): Promise<void> {
+  const s = f.state;
+  f.state = { kind: 'walked' };
+  if (s.kind === 'open') await c.backend.release(s.fh);
+  if (s.kind === 'xattr-write') {
+    if (s.written !== s.size) throw new FsError('EINVAL', `xattr ${s.name}: ${s.written} of ${s.size} bytes written`);
+    // As QEMU: a zero-length Txattrcreate is how the Linux client removes an xattr.
+    if (s.size === 0) await c.backend.removexattr(f.path, s.name);
+    else await c.backend.setxattr(f.path, s.name, s.value, s.flags);
+  }
+}
+
+export const ioHandlers = [
+  on(M.Tlopen, M.Rlopen, async ({ fid, flags }, c) => {
+    const f = c.fids.get(fid);
+    if (f.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is already open`);
+    const attr = await c.backend.getattr(f.path);
+    const type = attr.mode & S_IFMT;
+    // Device nodes and FIFOs are opened by the client's kernel, never here:
+    // opening a guest-made device node on the host would hand out host devices.
+    if (type !== S_IFREG && type !== S_IFDIR) throw new FsError('EPERM', `${f.path || '/'}: only files and directories are opened by the server`);
+    const fh = await c.backend.open(f.path, type === S_IFDIR ? 0 : flags & PASS_FLAGS);
+    f.state = { kind: 'open', fh, isDir: type === S_IFDIR };
+    f.qid = qidOf(attr);
+    return { qid: f.qid, iounit: 0 };
+  }),
+
+  on(M.Tlcreate, M.Rlcreate, async ({ fid, name, flags, mode, gid }, c) => {
+    const f = c.fids.get(fid);
+    if (f.state.kind !== 'walked' || f.qid.type !== M.QTDIR) throw new FsError('ENOTDIR', `fid ${fid} is not an unopened directory`);
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', `bad name ${JSON.stringify(name)}`);
+    const { fh, attr } = await c.backend.create(f.path, name, (flags & PASS_FLAGS) | 0o100 /* CREAT */ | (flags & 0o200) /* EXCL */, mode & 0o7777, { ...f.caller, gid });
+    // 9P: the fid now stands for the new, open file.
+    f.path = joinPath(f.path, name);
+    f.qid = qidOf(attr);
+    f.state = { kind: 'open', fh, isDir: false };
+    return { qid: f.qid, iounit: 0 };
+  }),
+
+  on(M.Tread, M.Rread, async ({ fid, offset, count }, c) => {
+    const f = c.fids.get(fid);
+    const n = Math.min(count, c.msize - RREAD_OVERHEAD);
+    if (f.state.kind === 'xattr-read') {
+      const start = Number(offset > BigInt(f.state.value.length) ? BigInt(f.state.value.length) : offset);
+      return { data: f.state.value.subarray(start, start + n) };
+    }
+    const s = openFid(c, fid);
+    if (s.isDir) throw new FsError('EISDIR', 'use Treaddir on directories');
+    return { data: await c.backend.read(s.fh, n, position(offset)) };
+  }),
+
+  on(M.Twrite, M.Rwrite, async ({ fid, offset, data }, c) => {
+    const f = c.fids.get(fid);
+    if (f.state.kind === 'xattr-write') {
+      const s = f.state;
+      if (offset !== BigInt(s.written) || s.written + data.length > s.size) throw new FsError('EINVAL', `xattr write beyond the declared ${s.size} bytes`);
+      data.copy(s.value, s.written);
+      s.written += data.length;
+      return { count: data.length };
+    }
+    const s = openFid(c, fid);
+    if (s.isDir) throw new FsError('EISDIR', 'cannot write a directory');
+    return { count: await c.backend.write(s.fh, data, position(offset)) };
+  }),
+
+  on(M.Treaddir, M.Rreaddir, async ({ fid, offset, count }, c) => {
+    const f = c.fids.get(fid);
+    const s = openFid(c, fid);
+    if (!s.isDir) throw new FsError('ENOTDIR', `fid ${fid} is not a directory`);
+    // Offsets are positions in one snapshot taken at offset 0 (a rewind takes
+    // a new one), so entries neither repeat nor vanish while a client pages.
+    if (offset === 0n || !s.entries) s.entries = await snapshot(c, f.path);
+    const room = Math.min(count, c.msize - RREAD_OVERHEAD);
+    const parts: Buffer[] = [];
+    let used = 0;
+    for (let i = Number(offset); i < s.entries.length; i++) {
+      const e = s.entries[i]!;
+      const name = Buffer.from(e.name, 'utf8');
+      const size = QID_SIZE + 8 + 1 + 2 + name.length;
+      if (used + size > room) break;
+      const b = Buffer.allocUnsafe(size);
+      const q = qidOf(e.attr);
+      b.writeUInt8(q.type, 0);
+      b.writeUInt32LE(q.version, 1);
+      b.writeBigUInt64LE(q.path, 5);
+      b.writeBigUInt64LE(BigInt(i + 1), 13); // the offset of the next entry
+      b.writeUInt8(direntType(e.attr), 21);
+      b.writeUInt16LE(name.length, 22);
+      name.copy(b, 24);
+      parts.push(b);
+      used += size;
+    }
+    return { data: Buffer.concat(parts, used) };
+  }),
+
+  on(M.Tfsync, M.Rfsync, async ({ fid, datasync }, c) => {
+    const s = openFid(c, fid);
+    if (!s.isDir) await c.backend.fsync(s.fh, datasync !== 0);
+    return {};
+  }),
+
+  on(M.Tclunk, M.Rclunk, async ({ fid }, c) => {
+    const f = c.fids.get(fid);
+    c.fids.delete(fid); // gone even if releasing fails (9P: clunk always frees the fid)
+    await releaseFid(c, f);
+    return {};
+  }),
+
+  on(M.Txattrwalk, M.Rxattrwalk, async ({ fid, newfid, name }, c) => {
+    const f = c.fids.get(fid);
+    if (newfid !== fid && c.fids.has(newfid)) throw new FsError('EBADF', `newfid ${newfid} is already in use`);
+    // An empty name asks for the list (listxattr); the backend hides the id table's names.
+    const value = name === ''
+      ? Buffer.from((await c.backend.listxattr(f.path)).map((n) => `${n}\0`).join(''), 'utf8')
+      : await c.backend.getxattr(f.path, name);
+    c.fids.set(newfid, { path: f.path, qid: f.qid, caller: f.caller, state: { kind: 'xattr-read', value } });
+    return { size: BigInt(value.length) };
+  }),
+
+  on(M.Txattrcreate, M.Rxattrcreate, async ({ fid, name, attr_size, flags }, c) => {
+    const f = c.fids.get(fid);
+    if (f.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is open`);
+    if (name === '') throw new FsError('EINVAL', 'empty xattr name');
+    if (attr_size > BigInt(XATTR_SIZE_MAX)) throw new FsError('E2BIG', `xattr value of ${attr_size} bytes (max ${XATTR_SIZE_MAX})`);
+    const size = Number(attr_size);
+    f.state = { kind: 'xattr-write', name, size, flags, value: Buffer.alloc(size), written: 0 };
+    return {};
+  }),
+
+  // Advisory byte-range locks: Node has no fcntl(F_SETLK), so, as QEMU does,
+  // every lock is granted and Tgetlock reports none. Locks stay coherent
+  // among processes of one client, whose kernel keeps them; not across clients.
+  on(M.Tlock, M.Rlock, async ({ fid }, c) => {
+    openFid(c, fid);
+    return { status: M.LOCK_STATUS.SUCCESS };
+  }),
+
+  on(M.Tgetlock, M.Rgetlock, async ({ fid, start, length, proc_id, client_id }, c) => {
+    openFid(c, fid);
+    return { type: M.LOCK_TYPE.UNLCK, start, length, proc_id, client_id };
+  }),
+];
+
+async function snapshot(c: Ctx, path: string): Promise<DirEntry[]> {
+  const [self, parent, rest] = await Promise.all([
+    c.backend.getattr(path),
+    c.backend.getattr(parentOf(path)), // the root's '..' is the root itself
+    c.backend.readdir(path),
+  ]);
+  if (!isDir(self)) throw new FsError('ENOTDIR', `${path} is not a directory`);
+  return [{ name: '.', attr: self }, { name: '..', attr: parent }, ...rest];
+}

@@ -1,0 +1,93 @@
+// startNinepServer(): listen on TCP and/or unix sockets and serve 9P2000.L
+// from a Backend. Independent of FUSE: the FUSE mount command and
+// `stableid serve-9p` both call it with their backend.
+import { lstat, unlink } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Backend } from '../backend/backend.js';
+import { isCode } from '../errno.js';
+import { DEFAULT_LISTEN, formatListen, type ListenAddr, ListenError, parseListen } from './listen.js';
+import { Session } from './session.js';
+
+export interface NinepServerOptions {
+  backend: Backend;
+  /** One or more of `tcp:HOST:PORT`, `unix:PATH`; default tcp:127.0.0.1:5640. Port 0 picks a free port. */
+  listen?: string | string[];
+  /** Operator-facing messages (connection errors, refused frames). Default: none. */
+  log?: (line: string) => void;
+  /** Largest msize offered in Rversion (default 4 MiB: the Linux TCP client takes up to 1 MiB, diod caps at 64 KiB). */
+  maxMsize?: number;
+  /** The export's path on this host, accepted as Tattach aname (diod's clients send one). */
+  exportPath?: string;
+}
+
+export interface NinepServer {
+  /** Where it listens, port 0 resolved (`tcp:127.0.0.1:40123`). */
+  readonly addresses: string[];
+  /** Stop listening, close every connection and release their open files. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_MAX_MSIZE = 4 << 20;
+
+export async function startNinepServer(opts: NinepServerOptions): Promise<NinepServer> {
+  const log = opts.log ?? (() => undefined);
+  const sessions = new Set<Session>();
+  const sessionOpts = {
+    backend: opts.backend,
+    maxMsize: opts.maxMsize ?? DEFAULT_MAX_MSIZE,
+    exportPath: opts.exportPath,
+    log,
+    // A rename moves the fids of every connection, not only the renamer's.
+    renamed: (from: string, to: string) => sessions.forEach((s) => s.fids.renamed(from, to)),
+  };
+  const addrs = (Array.isArray(opts.listen) ? opts.listen : [opts.listen ?? DEFAULT_LISTEN]).map(parseListen);
+  const servers: { server: Server; addr: ListenAddr }[] = [];
+  let n = 0;
+  try {
+    for (const addr of addrs) {
+      const server = createServer({ noDelay: true }, (socket: Socket) => {
+        const s = new Session(socket, sessionOpts, `#${++n}`);
+        sessions.add(s);
+        socket.on('close', () => sessions.delete(s));
+      });
+      servers.push({ server, addr: await listenOn(server, addr) });
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => closeServer(s.server, s.addr)));
+    throw err;
+  }
+  return {
+    addresses: servers.map((s) => formatListen(s.addr)),
+    async close() {
+      for (const s of sessions) s.close();
+      await Promise.all(servers.map((s) => closeServer(s.server, s.addr)));
+    },
+  };
+}
+
+async function listenOn(server: Server, addr: ListenAddr): Promise<ListenAddr> {
+  if (addr.kind === 'unix') await removeStaleSocket(addr.path);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new ListenError(`cannot listen on ${formatListen(addr)}: ${err.message}`)));
+    if (addr.kind === 'unix') server.listen(addr.path, resolve);
+    else server.listen(addr.port, addr.host, resolve);
+  });
+  const bound = server.address();
+  return addr.kind === 'tcp' && bound && typeof bound === 'object' ? { ...addr, port: bound.port } : addr;
+}
+
+/** A socket file left by a killed server blocks listen(); anything else at that path is not ours to remove. */
+async function removeStaleSocket(path: string): Promise<void> {
+  try {
+    if ((await lstat(path)).isSocket()) await unlink(path);
+  } catch (err) {
+    if (!isCode(err, 'ENOENT')) throw err;
+  }
+}
+
+function closeServer(server: Server, addr: ListenAddr): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    if (addr.kind === 'unix') void unlink(addr.path).catch(() => undefined);
+  });
+}
