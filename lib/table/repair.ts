@@ -47,7 +47,22 @@ function peekHeader(buf: Buffer): { generation: bigint; prefixes: number } | und
   return { generation: buf.readBigUInt64LE(16), prefixes: buf.readUInt32LE(12) };
 }
 
-export async function planRepair(o: { root: string; stateFile: string; from?: string; reserve?: number }): Promise<RepairPlan> {
+export interface RepairOptions {
+  root: string;
+  stateFile: string;
+  /** A backup to restore instead of the newest intact copy. */
+  from?: string;
+  /** Retire prefix numbers up to this count even if no damaged copy claims them. */
+  reserve?: number;
+  /**
+   * No copy and no backup: start a new table whose first prefixes are retired,
+   * so ids handed out before can never name other files. Needs the old count:
+   * from a damaged header that still reads, or --reserve.
+   */
+  startOver?: boolean;
+}
+
+export async function planRepair(o: RepairOptions): Promise<RepairPlan> {
   const plan: RepairPlan = { root: o.root, stateFile: o.stateFile, found: [], reserve: 0, maxGeneration: 0n, notes: [] };
   const intact: { where: string; data: TableData }[] = [];
   let claimed = 0;
@@ -122,8 +137,16 @@ export async function planRepair(o: { root: string; stateFile: string; from?: st
     intact.sort((a, b) => (a.data.generation > b.data.generation ? -1 : 1));
     plan.source = intact[0];
   }
+  if (!plan.source && o.startOver) {
+    if (unknownClaim && o.reserve === undefined) {
+      plan.problem = 'starting over needs to know how many prefixes the old table held, and a damaged header does not say: pass --reserve N (65535 retires every number, leaving none for new devices; the count from `table show` output or logs is best)';
+      return plan;
+    }
+    plan.source = { where: 'a new table (start over)', data: { generation: 0n, devices: [], prefixes: [] } };
+    plan.notes.push('starting over: files on the export root\'s own filesystem keep their ids (prefix 0); files on every other filesystem get new ids, which clients see as new files');
+  }
   if (!plan.source) {
-    plan.problem = 'no intact copy of the table is left; restore one from a backup with --from FILE (a state file, or the output of `stableid table export`). An empty table would hand out ids that files already had.';
+    plan.problem = 'no intact copy of the table is left; restore one from a backup with --from FILE (a state file, or the output of `stableid table export`), or, with clients disconnected, --start-over (a new table that retires the old prefix numbers). Never an empty table: it would hand out ids that files already had.';
     return plan;
   }
   const want = Math.max(claimed, o.reserve ?? 0);

@@ -114,6 +114,27 @@ xtest(`with no intact copy, repair refuses unless given a backup; export + repai
   await m.close();
 });
 
+xtest(`start over without a backup retires the old prefix numbers${xattrsHere}`, async (t) => {
+  const e = await exportWithTable(t, 3);
+  const name = XattrStore.nameOf('a', 0);
+  for (const slot of ['a', 'b']) {
+    const n = XattrStore.nameOf(slot, 0);
+    const buf = Buffer.from(await xattr.getAttribute(e.src, n));
+    buf[buf.length - 1]! ^= 1; // CRC fails, header still says how many prefixes
+    await xattr.setAttribute(e.src, n, buf);
+  }
+  const no = await cli('table', 'repair', e.src, '--state-dir', e.stateDir, '--yes');
+  t.regex(no.err, /--start-over/);
+  const yes = await cli('table', 'repair', e.src, '--state-dir', e.stateDir, '--start-over', '--yes');
+  t.is(yes.code, 0, yes.err);
+  t.regex(yes.out, /prefixes 1\.\.3 .* retired/);
+  t.regex(yes.out, new RegExp(`damaged .*${name.replace(/\./g, '\\.')}`));
+  const m = await openMapper({ root: e.src, stateDir: e.stateDir });
+  const fresh = await m.idFor(e.dev, (1n << 48n) | 7n);
+  t.is(fresh >> 48n, 4n, 'the first new prefix comes after every number the old table had');
+  await m.close();
+});
+
 xtest(`while a server holds the export, id answers read-only and repair is refused${xattrsHere}`, async (t) => {
   const e = await exportWithTable(t, 1);
   const server = await openMapper({ root: e.src, stateDir: e.stateDir });

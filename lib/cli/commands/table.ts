@@ -74,16 +74,18 @@ async function verify(ctx: Context, a: Common): Promise<void> {
   ctx.io.out([`ok: ${v.root}: ${used} prefixes, ${v.table.source}; every copy's chunks and CRCs check out`, ...notes].join('\n'));
 }
 
-async function repair(ctx: Context, a: Common & { from?: string; reserve?: number; yes?: boolean }): Promise<void> {
+type RepairArgs = Common & { from?: string; reserve?: number; yes?: boolean; 'start-over'?: boolean };
+
+async function repair(ctx: Context, a: RepairArgs): Promise<void> {
   const root = await rootOf(a.src);
   const st = await stat(root, { bigint: true });
   const held = await isLocked(st.dev, st.ino);
   if (held) throw new UsageError(`${root} is served now by ${held}; stop it before repairing its table`, 1);
-  const plan = await planRepair({ root, stateFile: stateFileFor(root, a['state-dir']), from: a.from, reserve: a.reserve });
+  const plan = await planRepair({ root, stateFile: stateFileFor(root, a['state-dir']), from: a.from, reserve: a.reserve, startOver: a['start-over'] });
   const lines = [`table of ${root}:`];
   for (const f of plan.found) lines.push(`  ${f.status.padEnd(12)} ${f.where}${f.generation !== undefined ? `, generation ${f.generation}` : ''}${f.prefixes !== undefined ? `, ${f.prefixes} prefixes` : ''}: ${f.detail}`);
   if (plan.found.length === 0) lines.push('  no copy found (a new export has no table until its first new device)');
-  if (plan.found.every((f) => f.status === 'intact' || f.status === 'moved-marker') && !a.from) {
+  if (plan.found.every((f) => f.status === 'intact' || f.status === 'moved-marker') && !a.from && !a['start-over']) {
     ctx.io.out([...lines, 'nothing to repair: every copy is intact'].join('\n'));
     return;
   }
@@ -134,8 +136,9 @@ export const tableCommand: CommandFactory = (ctx) => ({
           common(y2)
             .option('from', { type: 'string', describe: 'a backup: a state file or the output of `table export`' })
             .option('reserve', { type: 'number', describe: 'retire prefix numbers up to N even if no damaged copy claims them' })
+            .option('start-over', { type: 'boolean', default: false, describe: 'no copy and no backup: a new table that retires the old prefix numbers (files off the root filesystem get new ids)' })
             .option('yes', { type: 'boolean', default: false, describe: 'write the repair (without it, only print the plan)' }),
-        handler: (a) => repair(ctx, a as unknown as Common & { from?: string; reserve?: number; yes?: boolean }),
+        handler: (a) => repair(ctx, a as unknown as RepairArgs),
       })
       .command({
         command: 'export <src> <file>',
