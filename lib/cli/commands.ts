@@ -1,6 +1,11 @@
 // Every CLI command, imported explicitly (yargs cannot load a command
 // directory under ESM). Each module exports a yargs CommandModule factory
 // taking the context (io, and a slot for the exit code).
+import { mountCommand } from './commands/mount.js';
+import { smbConfCommand } from './commands/smb-conf.js';
 import type { CommandFactory } from './context.js';
 
-export const commands: CommandFactory[] = [];
+export const commands: CommandFactory[] = [
+  mountCommand,
+  smbConfCommand,
+];

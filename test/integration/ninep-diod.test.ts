@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { ninepFixture } from '../helpers/ninep-fixture.js';
-import { run, which } from '../helpers/run.js';
+import { run, which } from '../helpers/exec.js';
 import { startNinepServer } from '../../lib/ninep/server.js';
 
 const diodls = await which('diodls');

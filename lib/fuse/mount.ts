@@ -1,0 +1,122 @@
+// A mounted FUSE session: start it, learn when it ends, stop it.
+//
+// Lifecycle: start() mounts and returns; the session serves until the kernel
+// closes the connection. That happens on an external `umount`, or on
+// unmount() here, which detaches the mount and, if a client still holds it
+// open after a grace period, aborts the connection (fusectl) so the process
+// can exit. `ended` resolves once every request in flight is answered and
+// the native session is freed.
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import type { Backend } from '../backend/backend.js';
+import { FSTYPE, mountAt } from './mountinfo.js';
+import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
+import { FuseOps } from './ops.js';
+import { fuseArgs, type MountOptions } from './options.js';
+
+const run = promisify(execFile);
+const EPERM = 1;
+
+export interface StartOptions {
+  backend: Backend;
+  /** The export root's stable id (its st_ino on the mount). */
+  rootId: bigint;
+  /** Absolute, normalised path. */
+  mountpoint: string;
+  options: MountOptions;
+  warn?: (msg: string) => void;
+  /** How long unmount() waits for clients to let go before aborting the connection. */
+  graceMs?: number;
+}
+
+export class FuseMount {
+  readonly ended: Promise<void>;
+  readonly ops: FuseOps;
+  private session: Session | undefined;
+  private finished = false;
+  private inflight = 0;
+  private idleWaiter: (() => void) | undefined;
+  private resolveEnded!: () => void;
+  /** fusectl connection number, for aborting a connection that will not end. */
+  private connection: number | undefined;
+
+  private constructor(
+    private readonly native: Native,
+    private readonly opts: StartOptions,
+  ) {
+    this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
+    this.ops = new FuseOps({ backend: opts.backend, native, rootId: opts.rootId, cache: opts.options.cache, warn: opts.warn });
+  }
+
+  static async start(opts: StartOptions): Promise<FuseMount> {
+    const nat = loadNative();
+    const m = new FuseMount(nat, opts);
+    const o = opts.options;
+    m.session = nat.mount(
+      opts.mountpoint,
+      fuseArgs(o),
+      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0 },
+      m.dispatch,
+    );
+    const entry = await mountAt(opts.mountpoint).catch(() => undefined);
+    if (entry?.fsType === FSTYPE) m.connection = entry.dev;
+    return m;
+  }
+
+  /** What INIT negotiated with the kernel (zeros until the first request). */
+  info(): { maxWrite: number; maxReadahead: number } {
+    return this.session ? this.native.info(this.session) : { maxWrite: 0, maxReadahead: 0 };
+  }
+
+  private readonly dispatch = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
+    if (op === Op.ENDED) {
+      void this.finish();
+      return;
+    }
+    if (op === Op.FORGET) {
+      this.ops.handle(op, req, ino, a, b, c, d);
+      return;
+    }
+    // Count requests in flight: the native session may be freed only when
+    // none of them can still reply through it.
+    this.inflight++;
+    const done = () => {
+      if (--this.inflight === 0) this.idleWaiter?.();
+    };
+    this.ops.handle(op, req, ino, a, b, c, d, done);
+  };
+
+  private async finish(): Promise<void> {
+    if (this.inflight > 0) await new Promise<void>((resolve) => (this.idleWaiter = resolve));
+    this.finished = true;
+    if (this.session) this.native.destroy(this.session);
+    this.session = undefined;
+    this.resolveEnded();
+  }
+
+  /** Unmounts (lazily) and resolves when the session has ended. */
+  async unmount(): Promise<void> {
+    if (this.finished || !this.session) return this.ended;
+    const rc = this.native.detach(this.session);
+    if (rc === EPERM) await run('fusermount3', ['-u', '-z', '--', this.opts.mountpoint], { timeout: 10_000 }).catch(() => undefined);
+    const grace = this.opts.graceMs ?? 2000;
+    if (await settlesWithin(this.ended, grace)) return;
+    // A client still holds files open on the detached mount: end it for them.
+    if (this.connection !== undefined) {
+      this.opts.warn?.(`${this.opts.mountpoint} still in use after ${grace} ms: aborting the FUSE connection`);
+      await writeFile(`/sys/fs/fuse/connections/${this.connection}/abort`, '1').catch((err: Error) => this.opts.warn?.(`could not abort the FUSE connection: ${err.message}`));
+    }
+    return this.ended;
+  }
+}
+
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

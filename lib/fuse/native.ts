@@ -1,0 +1,92 @@
+// The N-API addon (lib/fuse/native/*.c, built by node-gyp into
+// build/Release/stableid_fuse.node): typed, and loaded once on first use.
+import { createRequire } from 'node:module';
+
+/** An opaque libfuse request; answer it with exactly one reply*. */
+export type Req = { readonly __brand: 'fuse_req' };
+/** An opaque mounted session. */
+export type Session = { readonly __brand: 'fuse_session' };
+
+// Keep equal to `enum op` in native/common.h.
+export const enum Op {
+  ENDED = 0, LOOKUP, FORGET, GETATTR, SETATTR, READLINK, MKNOD, MKDIR,
+  UNLINK, RMDIR, SYMLINK, RENAME, LINK, OPEN, READ, WRITE, FLUSH,
+  RELEASE, FSYNC, OPENDIR, READDIR, READDIRPLUS, RELEASEDIR, FSYNCDIR,
+  STATFS, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, ACCESS, CREATE,
+}
+
+/**
+ * handler(op, req, ino, a, b, c, d), called on the JS thread for every request.
+ * ino is the node id (the parent for name ops; 1n is the root). Per op:
+ *   ENDED       a = loop result (req undefined: the session is over)
+ *   LOOKUP      a = name                      FORGET   a = BigUint64Array [ino, nlookup, ...] (no req)
+ *   GETATTR     a = fh or -1                  SETATTR  a = to_set bits, b = fh or -1, c = attr Buffer
+ *   READLINK, STATFS: nothing                 MKNOD    a = name, b = mode, c = rdev (bigint)
+ *   MKDIR       a = name, b = mode            UNLINK, RMDIR a = name
+ *   SYMLINK     a = name, b = target          RENAME   a = name, b = new parent, c = new name, d = flags
+ *   LINK        a = new parent, b = new name  OPEN, OPENDIR a = open flags
+ *   READ, READDIR, READDIRPLUS a = fh, b = size, c = offset (bigint)
+ *   WRITE       a = fh, b = data, c = offset  FLUSH, RELEASE, RELEASEDIR a = fh
+ *   FSYNC, FSYNCDIR a = fh, b = datasync      SETXATTR a = name, b = value, c = flags
+ *   GETXATTR    a = name, b = size            LISTXATTR a = size
+ *   REMOVEXATTR a = name                      ACCESS   a = mask
+ *   CREATE      a = name, b = mode, c = open flags
+ */
+export type Handler = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
+
+export interface SessionConfig {
+  entryTimeout: number;
+  attrTimeout: number;
+  /** Largest WRITE the kernel may send (bytes); libfuse caps it at 1 MiB. */
+  maxWrite: number;
+  maxBackground: number;
+  /** 1 to ask for the kernel's writeback cache. */
+  writeback: number;
+}
+
+/** replyOpen/replyCreate flags. */
+export const OPEN_KEEP_CACHE = 1;
+export const OPEN_DIRECT_IO = 2;
+
+// FUSE_SET_ATTR_* (fuse_lowlevel.h)
+export const SET_MODE = 1 << 0;
+export const SET_UID = 1 << 1;
+export const SET_GID = 1 << 2;
+export const SET_SIZE = 1 << 3;
+export const SET_ATIME = 1 << 4;
+export const SET_MTIME = 1 << 5;
+export const SET_ATIME_NOW = 1 << 7;
+export const SET_MTIME_NOW = 1 << 8;
+
+export interface Native {
+  mount(mountpoint: string, args: string[], config: SessionConfig, handler: Handler): Session;
+  /** Lazy unmount (root only): 0 or an errno. */
+  detach(session: Session): number;
+  /** After ENDED: join the loop thread and free the session. */
+  destroy(session: Session): void;
+  info(session: Session): { maxWrite: number; maxReadahead: number };
+  // Every reply returns 0, or a negative errno when the kernel stopped waiting.
+  replyErr(req: Req, errno: number): number;
+  replyNone(req: Req): number;
+  replyEntry(req: Req, attr: Buffer): number;
+  replyAttr(req: Req, attr: Buffer): number;
+  replyReadlink(req: Req, target: string): number;
+  replyOpen(req: Req, fh: number, flags: number): number;
+  replyCreate(req: Req, attr: Buffer, fh: number, flags: number): number;
+  replyWrite(req: Req, count: number): number;
+  replyBuf(req: Req, data: Uint8Array): number;
+  replyXattrSize(req: Req, size: number): number;
+  replyStatfs(req: Req, values: BigUint64Array): number;
+  /** Returns how many of names[start..] were sent (or a negative errno). */
+  replyDir(req: Req, size: number, names: string[], attrs: Buffer, start: number, plus: boolean): number;
+  /** [uid, gid, pid, umask] of the process that made the request. */
+  ctx(req: Req): [number, number, number, number];
+}
+
+const require = createRequire(import.meta.url);
+let addon: Native | undefined;
+
+export function native(): Native {
+  addon ??= require('../../../build/Release/stableid_fuse.node') as Native;
+  return addon;
+}

@@ -1,0 +1,262 @@
+// Answers from JS. Each reply_* consumes its request (libfuse frees it), so
+// JS calls exactly one per request. They return libfuse's result: 0, or a
+// negative errno when the kernel no longer waits for the answer (interrupted
+// or aborted), in which case a lookup was not counted by the kernel.
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common.h"
+
+static fuse_req_t get_req(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return p;
+}
+
+static napi_value result(napi_env env, int rc) {
+  napi_value out;
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
+static int get_attr(napi_env env, napi_value buf, struct stat *st) {
+  void *p;
+  size_t len;
+  if (napi_get_buffer_info(env, buf, &p, &len) != napi_ok || len < ATTR_SIZE) return 0;
+  attr_decode(p, st);
+  return 1;
+}
+
+static void fill_entry(struct session *s, const struct stat *st, struct fuse_entry_param *e) {
+  memset(e, 0, sizeof *e);
+  e->ino = st->st_ino;
+  e->generation = 0;
+  e->attr = *st;
+  e->attr_timeout = s->cfg.attr_timeout;
+  e->entry_timeout = s->cfg.entry_timeout;
+}
+
+#define ARGS(n)                                                       \
+  size_t argc = (n);                                                  \
+  napi_value argv[(n)];                                               \
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL)); \
+  fuse_req_t req = get_req(env, argv[0]);                             \
+  if (!req) {                                                         \
+    napi_throw_type_error(env, NULL, "not a FUSE request");           \
+    return NULL;                                                      \
+  }
+
+static uint32_t u32_arg(napi_env env, napi_value v) {
+  uint32_t x = 0;
+  napi_get_value_uint32(env, v, &x);
+  return x;
+}
+
+static double dbl_arg(napi_env env, napi_value v) {
+  double x = 0;
+  napi_get_value_double(env, v, &x);
+  return x;
+}
+
+// replyErr(req, errno): errno > 0; 0 means success with no data.
+static napi_value reply_err(napi_env env, napi_callback_info info) {
+  ARGS(2) return result(env, fuse_reply_err(req, (int)u32_arg(env, argv[1])));
+}
+
+static napi_value reply_none(napi_env env, napi_callback_info info) {
+  ARGS(1) fuse_reply_none(req);
+  return result(env, 0);
+}
+
+// replyEntry(req, attr: Buffer): attr.ino 0 = negative entry (cached for entry_timeout).
+static napi_value reply_entry(napi_env env, napi_callback_info info) {
+  ARGS(2) struct stat st;
+  struct fuse_entry_param e;
+  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
+  fill_entry(fuse_req_userdata(req), &st, &e);
+  return result(env, fuse_reply_entry(req, &e));
+}
+
+// replyAttr(req, attr: Buffer)
+static napi_value reply_attr(napi_env env, napi_callback_info info) {
+  ARGS(2) struct stat st;
+  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
+  struct session *s = fuse_req_userdata(req);
+  return result(env, fuse_reply_attr(req, &st, s->cfg.attr_timeout));
+}
+
+// replyReadlink(req, target: string)
+static napi_value reply_readlink(napi_env env, napi_callback_info info) {
+  ARGS(2) size_t len;
+  napi_get_value_string_utf8(env, argv[1], NULL, 0, &len);
+  char *buf = malloc(len + 1);
+  if (!buf) return result(env, fuse_reply_err(req, ENOMEM));
+  napi_get_value_string_utf8(env, argv[1], buf, len + 1, &len);
+  int rc = fuse_reply_readlink(req, buf);
+  free(buf);
+  return result(env, rc);
+}
+
+enum { OPEN_KEEP_CACHE = 1, OPEN_DIRECT_IO = 2, OPEN_CACHE_DIR = 4 };
+
+static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
+  memset(fi, 0, sizeof *fi);
+  fi->fh = (uint64_t)fh;
+  fi->keep_cache = (flags & OPEN_KEEP_CACHE) != 0;
+  fi->direct_io = (flags & OPEN_DIRECT_IO) != 0;
+  fi->cache_readdir = (flags & OPEN_CACHE_DIR) != 0;
+}
+
+// replyOpen(req, fh, flags)
+static napi_value reply_open(napi_env env, napi_callback_info info) {
+  ARGS(3) struct fuse_file_info fi;
+  fill_fi(&fi, dbl_arg(env, argv[1]), u32_arg(env, argv[2]));
+  return result(env, fuse_reply_open(req, &fi));
+}
+
+// replyCreate(req, attr: Buffer, fh, flags)
+static napi_value reply_create(napi_env env, napi_callback_info info) {
+  ARGS(4) struct stat st;
+  struct fuse_entry_param e;
+  struct fuse_file_info fi;
+  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
+  fill_entry(fuse_req_userdata(req), &st, &e);
+  fill_fi(&fi, dbl_arg(env, argv[2]), u32_arg(env, argv[3]));
+  return result(env, fuse_reply_create(req, &e, &fi));
+}
+
+// replyWrite(req, count)
+static napi_value reply_write(napi_env env, napi_callback_info info) {
+  ARGS(2) return result(env, fuse_reply_write(req, (size_t)dbl_arg(env, argv[1])));
+}
+
+// replyBuf(req, data: Buffer | Uint8Array): the kernel copies it before this returns.
+static napi_value reply_buf(napi_env env, napi_callback_info info) {
+  ARGS(2) void *p = NULL;
+  size_t len = 0;
+  bool is_buf = false;
+  napi_is_buffer(env, argv[1], &is_buf);
+  if (is_buf) {
+    napi_get_buffer_info(env, argv[1], &p, &len);
+  } else {
+    napi_typedarray_type t;
+    napi_value ab;
+    size_t off;
+    napi_get_typedarray_info(env, argv[1], &t, &len, &p, &ab, &off);
+  }
+  return result(env, fuse_reply_buf(req, p, len));
+}
+
+// replyXattrSize(req, size): the answer to a size probe (size 0 request).
+static napi_value reply_xattr(napi_env env, napi_callback_info info) {
+  ARGS(2) return result(env, fuse_reply_xattr(req, (size_t)dbl_arg(env, argv[1])));
+}
+
+// replyStatfs(req, values: BigUint64Array [bsize, frsize, blocks, bfree, bavail, files, ffree, namelen])
+static napi_value reply_statfs(napi_env env, napi_callback_info info) {
+  ARGS(2) napi_typedarray_type t;
+  size_t n, off;
+  void *p;
+  napi_value ab;
+  if (napi_get_typedarray_info(env, argv[1], &t, &n, &p, &ab, &off) != napi_ok || t != napi_biguint64_array || n < 8)
+    return result(env, fuse_reply_err(req, EIO));
+  const uint64_t *v = p;
+  struct statvfs sv;
+  memset(&sv, 0, sizeof sv);
+  sv.f_bsize = v[0];
+  sv.f_frsize = v[1];
+  sv.f_blocks = v[2];
+  sv.f_bfree = v[3];
+  sv.f_bavail = v[4];
+  sv.f_files = v[5];
+  sv.f_ffree = v[6];
+  sv.f_favail = v[6];
+  sv.f_namemax = v[7];
+  return result(env, fuse_reply_statfs(req, &sv));
+}
+
+// replyDir(req, size, names: string[], attrs: Buffer, start: number, plus: boolean) -> count
+// Packs names[start..] (attrs of names[i] at i * ATTR_SIZE; entry i's offset
+// cookie is i + 1) until `size` bytes are full, sends the buffer and returns
+// how many entries went out, so JS can count the lookups readdirplus created.
+static napi_value reply_dir(napi_env env, napi_callback_info info) {
+  ARGS(6) size_t size = (size_t)dbl_arg(env, argv[1]);
+  uint32_t start = u32_arg(env, argv[4]);
+  bool plus = false;
+  napi_get_value_bool(env, argv[5], &plus);
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[2], &n);
+  uint8_t *attrs;
+  size_t alen;
+  if (napi_get_buffer_info(env, argv[3], (void **)&attrs, &alen) != napi_ok || alen < (size_t)n * ATTR_SIZE)
+    return result(env, fuse_reply_err(req, EIO));
+  char *buf = malloc(size ? size : 1);
+  if (!buf) return result(env, fuse_reply_err(req, ENOMEM));
+  struct session *s = fuse_req_userdata(req);
+  size_t used = 0;
+  uint32_t i;
+  char name[1024];
+  for (i = start; i < n; i++) {
+    napi_value v;
+    size_t nl;
+    napi_get_element(env, argv[2], i, &v);
+    if (napi_get_value_string_utf8(env, v, name, sizeof name, &nl) != napi_ok) break;
+    struct stat st;
+    attr_decode(attrs + (size_t)i * ATTR_SIZE, &st);
+    off_t next = (off_t)i + 1;
+    size_t want;
+    if (plus) {
+      struct fuse_entry_param e;
+      fill_entry(s, &st, &e);
+      // '.' and '..' carry no entry: the kernel neither links nor counts them.
+      if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) {
+        e.ino = 0;
+        e.attr_timeout = e.entry_timeout = 0;
+      }
+      want = fuse_add_direntry_plus(req, buf + used, size - used, name, &e, next);
+    } else {
+      want = fuse_add_direntry(req, buf + used, size - used, name, &st, next);
+    }
+    if (want > size - used) break;
+    used += want;
+  }
+  int rc = fuse_reply_buf(req, buf, used);
+  free(buf);
+  return result(env, rc < 0 ? rc : (int)(i - start));
+}
+
+// ctx(req) -> [uid, gid, pid, umask] of the calling process.
+static napi_value req_ctx(napi_env env, napi_callback_info info) {
+  ARGS(1) const struct fuse_ctx *c = fuse_req_ctx(req);
+  napi_value out, v;
+  napi_create_array_with_length(env, 4, &out);
+  napi_create_uint32(env, c->uid, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_uint32(env, c->gid, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_uint32(env, (uint32_t)c->pid, &v);
+  napi_set_element(env, out, 2, v);
+  napi_create_uint32(env, c->umask, &v);
+  napi_set_element(env, out, 3, v);
+  return out;
+}
+
+napi_value reply_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"replyErr", NULL, reply_err, NULL, NULL, NULL, napi_default, NULL},
+    {"replyNone", NULL, reply_none, NULL, NULL, NULL, napi_default, NULL},
+    {"replyEntry", NULL, reply_entry, NULL, NULL, NULL, napi_default, NULL},
+    {"replyAttr", NULL, reply_attr, NULL, NULL, NULL, napi_default, NULL},
+    {"replyReadlink", NULL, reply_readlink, NULL, NULL, NULL, napi_default, NULL},
+    {"replyOpen", NULL, reply_open, NULL, NULL, NULL, napi_default, NULL},
+    {"replyCreate", NULL, reply_create, NULL, NULL, NULL, napi_default, NULL},
+    {"replyWrite", NULL, reply_write, NULL, NULL, NULL, napi_default, NULL},
+    {"replyBuf", NULL, reply_buf, NULL, NULL, NULL, napi_default, NULL},
+    {"replyXattrSize", NULL, reply_xattr, NULL, NULL, NULL, napi_default, NULL},
+    {"replyStatfs", NULL, reply_statfs, NULL, NULL, NULL, napi_default, NULL},
+    {"replyDir", NULL, reply_dir, NULL, NULL, NULL, napi_default, NULL},
+    {"ctx", NULL, req_ctx, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}

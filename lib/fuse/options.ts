@@ -1,0 +1,108 @@
+// `-o` mount options, as mount(8) takes them: a comma-separated list, given
+// once or several times. Options of our own are taken out here; the rest are
+// mount options libfuse and the kernel know (allow_other, ro, nosuid, ...) and
+// go to libfuse unchanged, which refuses any it does not know.
+import type { CacheMode } from './ops.js';
+
+export interface MountOptions {
+  /** Options passed to libfuse's session (mount options). */
+  fuse: string[];
+  entryTimeout: number;
+  attrTimeout: number;
+  cache: CacheMode;
+  writeback: boolean;
+  maxWrite: number;
+  /** Mount over a non-empty directory. */
+  nonempty: boolean;
+  allowOther: boolean;
+  readOnly: boolean;
+}
+
+/** libfuse's ceiling for one request's payload (FUSE_MAX_MAX_PAGES * 4 KiB). */
+export const MAX_WRITE = 1024 * 1024;
+
+export class OptionError extends Error {}
+
+function seconds(name: string, value: string | undefined): number {
+  const n = Number(value);
+  if (value === undefined || value === '' || !Number.isFinite(n) || n < 0) throw new OptionError(`-o ${name}= needs a number of seconds >= 0, got ${JSON.stringify(value ?? '')}`);
+  return n;
+}
+
+/** Splits on commas that are not escaped with a backslash. */
+function split(list: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (let i = 0; i < list.length; i++) {
+    if (list[i] === '\\' && i + 1 < list.length) cur += list[++i];
+    else if (list[i] === ',') (out.push(cur), (cur = ''));
+    else cur += list[i];
+  }
+  out.push(cur);
+  return out.filter((s) => s !== '');
+}
+
+const escape = (s: string): string => s.replace(/[\\,]/g, (c) => `\\${c}`);
+
+/**
+ * lists: the values of every `-o`. src names the mount (fsname) so that
+ * /proc/mounts and df show where it comes from.
+ */
+export function parseMountOptions(lists: string[], src: string): MountOptions {
+  const opts: MountOptions = {
+    fuse: [],
+    // Safe defaults: SRC may change behind the mount, so the kernel re-checks
+    // names and attributes every second, and keeps a file's pages only while
+    // its mtime and size are unchanged between opens.
+    entryTimeout: 1,
+    attrTimeout: 1,
+    cache: 'auto',
+    writeback: false,
+    maxWrite: MAX_WRITE,
+    nonempty: false,
+    allowOther: false,
+    readOnly: false,
+  };
+  let defaultPermissions: boolean | undefined;
+  let fsname = src;
+  for (const opt of lists.flatMap(split)) {
+    const eq = opt.indexOf('=');
+    const key = eq < 0 ? opt : opt.slice(0, eq);
+    const value = eq < 0 ? undefined : opt.slice(eq + 1);
+    switch (key) {
+      case 'entry_timeout': opts.entryTimeout = seconds(key, value); break;
+      case 'attr_timeout': opts.attrTimeout = seconds(key, value); break;
+      case 'timeout': opts.entryTimeout = opts.attrTimeout = seconds(key, value); break;
+      case 'kernel_cache': opts.cache = 'always'; break;
+      case 'auto_cache': opts.cache = 'auto'; break;
+      case 'direct_io': opts.cache = 'never'; break;
+      case 'writeback_cache': opts.writeback = true; break;
+      case 'nonempty': opts.nonempty = true; break;
+      case 'max_write': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 4096) throw new OptionError(`-o max_write= needs a byte count >= 4096, got ${JSON.stringify(value ?? '')}`);
+        opts.maxWrite = Math.min(n, MAX_WRITE);
+        break;
+      }
+      case 'fsname': fsname = value ?? ''; break;
+      case 'subtype': throw new OptionError('-o subtype is fixed to "stableid" (stale-mount cleanup looks for it)');
+      case 'default_permissions': defaultPermissions = true; break;
+      case 'no_default_permissions': defaultPermissions = false; break;
+      case 'allow_other': opts.allowOther = true; opts.fuse.push(opt); break;
+      case 'ro': opts.readOnly = true; opts.fuse.push(opt); break;
+      case 'rw': opts.readOnly = false; opts.fuse.push(opt); break;
+      default: opts.fuse.push(opt);
+    }
+  }
+  // The server runs as one user (usually root) and cannot check each caller's
+  // permissions itself, so with allow_other the kernel must (unless the user
+  // explicitly says otherwise).
+  if (defaultPermissions ?? opts.allowOther) opts.fuse.push('default_permissions');
+  opts.fuse.push(`fsname=${fsname}`, 'subtype=stableid');
+  return opts;
+}
+
+/** The argv libfuse's fuse_session_new() parses. */
+export function fuseArgs(opts: MountOptions): string[] {
+  return ['stableid', '-o', opts.fuse.map(escape).join(',')];
+}

@@ -1,0 +1,101 @@
+// Device identity (DESIGN.md 1): st_dev changes across reboots and remounts,
+// so a device is recognised by something that does not:
+//   root   the export root's own filesystem (the table lives on it)
+//   uuid   the filesystem UUID from its superblock (`blkid -p`), plus for
+//          btrfs the subvolume, which shares the UUID but has its own st_dev
+//   mount  fstype, source and mount point relative to the export root, from
+//          /proc/self/mountinfo (tmpfs, network filesystems, no blkid)
+//   stdev  nothing better was found (no mountinfo line: e.g. a btrfs
+//          subvolume crossed without its own mount); unstable, logged
+// The mount place is also kept as `alt`, so a device recorded one way can be
+// recognised if the stronger source is unreadable on a later run.
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { relative } from 'node:path';
+import type { IdentityKind } from '../table/record.js';
+
+export interface Identity {
+  kind: IdentityKind;
+  identity: string;
+  alt: string;
+}
+
+export interface MountInfo {
+  majorMinor: string;
+  /** The mount's root inside its filesystem (a btrfs subvolume, a bind-mounted subdirectory). */
+  fsRoot: string;
+  mountPoint: string;
+  fstype: string;
+  source: string;
+  superOptions: string;
+}
+
+// mountinfo escapes space, tab, newline and backslash as \ooo octal.
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseMountinfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const f = line.split(' ');
+    const dash = f.indexOf('-', 6);
+    if (dash < 0 || f.length < dash + 4) continue;
+    out.push({
+      majorMinor: f[2]!,
+      fsRoot: unescape(f[3]!),
+      mountPoint: unescape(f[4]!),
+      fstype: f[dash + 1]!,
+      source: unescape(f[dash + 2]!),
+      superOptions: f[dash + 3]!,
+    });
+  }
+  return out;
+}
+
+/** glibc's gnu_dev_major/minor on the st_dev Node reports. */
+export function majorMinor(dev: bigint): string {
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major}:${minor}`;
+}
+
+export function readMountinfo(): Promise<MountInfo[]> {
+  return readFile('/proc/self/mountinfo', 'utf8').then(parseMountinfo);
+}
+
+/** UUID and TYPE of a block device from its superblock, or undefined (no blkid, not root, no UUID). */
+export function blkidProbe(source: string): Promise<{ uuid: string; type: string } | undefined> {
+  if (!source.startsWith('/dev/')) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    execFile('blkid', ['-p', '-o', 'export', source], { timeout: 5000 }, (err, stdout) => {
+      if (err) return resolve(undefined);
+      const kv = Object.fromEntries(stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+      resolve(kv.UUID ? { uuid: kv.UUID, type: kv.TYPE ?? 'unknown' } : undefined);
+    });
+  });
+}
+
+export interface IdentifyOptions {
+  exportRoot: string;
+  rootDev: bigint;
+  mounts: MountInfo[];
+  probe?: typeof blkidProbe;
+}
+
+/** The stable identity of the filesystem whose st_dev is `dev` in this run. */
+export async function identify(dev: bigint, o: IdentifyOptions): Promise<Identity> {
+  if (dev === o.rootDev) return { kind: 'root', identity: 'root', alt: 'root' };
+  const mm = majorMinor(dev);
+  const cands = o.mounts.filter((m) => m.majorMinor === mm);
+  if (cands.length === 0) return { kind: 'stdev', identity: `stdev:${mm}`, alt: `stdev:${mm}` };
+  // Several lines for one st_dev are bind mounts of the same filesystem: prefer the one inside the export.
+  const rel = (m: MountInfo) => relative(o.exportRoot, m.mountPoint) || '.';
+  const inside = (m: MountInfo) => !rel(m).startsWith('..');
+  cands.sort((a, b) => Number(inside(b)) - Number(inside(a)) || rel(a).length - rel(b).length);
+  const m = cands[0]!;
+  const sub = m.fstype === 'btrfs' ? `:subvol=${/subvolid=(\d+)/.exec(m.superOptions)?.[1] ?? '?'}:${m.fsRoot}` : '';
+  const alt = `mount:${m.fstype}:${m.source}:${rel(m)}${sub}`;
+  const uuid = await (o.probe ?? blkidProbe)(m.source);
+  if (uuid) return { kind: 'uuid', identity: `uuid:${uuid.type}:${uuid.uuid}${sub}`, alt };
+  return { kind: 'mount', identity: alt, alt };
+}

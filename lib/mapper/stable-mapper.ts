@@ -1,0 +1,201 @@
+// StableIdMapper: IdMapper over the persistent table (semantics in mapper.ts).
+//
+// In memory: the table (devices and prefixes), and bindings from this run's
+// st_dev numbers to table devices, made on first sight by identity. The hot
+// path (knownId) is one Map lookup keyed by the bigint st_dev.
+import { debuglog } from 'node:util';
+import { FsError } from '../errno.js';
+import { fingerprint } from '../table/checksum.js';
+import type { DeviceRecord, TableData } from '../table/record.js';
+import type { PersistentTable } from '../table/table.js';
+import type { ExportLock } from '../table/lock.js';
+import { XATTR_PREFIX } from '../table/xattr-store.js';
+import { type Identity, identify, type MountInfo, readMountinfo } from './identity.js';
+import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
+
+const dbg = debuglog('stableid:mapper');
+const WARN_AT = Math.floor(MAX_PREFIX * 0.9);
+
+export interface StableMapperOptions {
+  root: string;
+  rootDev: bigint;
+  table: PersistentTable;
+  data: TableData;
+  lock?: ExportLock;
+  log?: (msg: string) => void;
+  /** Injected in tests; defaults to reading /proc/self/mountinfo and blkid. */
+  identify?: (dev: bigint) => Promise<Identity>;
+}
+
+export class StableIdMapper implements IdMapper {
+  readonly root: string;
+  readonly rootDev: bigint;
+  readonly table: PersistentTable;
+  /** st_dev -> prefix << 48, for ino < 2^48 (nearly every file). */
+  private readonly hot0 = new Map<bigint, bigint>();
+  /** st_dev -> (ino >> 48) -> prefix << 48, for the rest. */
+  private readonly hotHi = new Map<bigint, Map<number, bigint>>();
+  /** `${deviceIndex}:${hi}` -> prefix, for every prefix in the table. */
+  private readonly prefixOf = new Map<string, number>();
+  /** st_dev of this run -> table device index (-1: root device without a record yet). */
+  private readonly bound = new Map<bigint, Promise<number>>();
+  private readonly boundTo = new Map<number, bigint>();
+  private readonly pending = new Map<string, Promise<bigint>>();
+  private readonly data: TableData;
+  private savedCount: number;
+  private saving: Promise<void> | undefined;
+  private warned = false;
+  private mounts: Promise<MountInfo[]> | undefined;
+  private readonly log: (msg: string) => void;
+  private readonly identifyDev: (dev: bigint) => Promise<Identity>;
+  private readonly lock?: ExportLock;
+  private closed = false;
+
+  constructor(o: StableMapperOptions) {
+    this.root = o.root;
+    this.rootDev = o.rootDev;
+    this.table = o.table;
+    this.data = o.data;
+    this.lock = o.lock;
+    this.log = o.log ?? dbg;
+    this.savedCount = o.data.prefixes.length;
+    o.data.prefixes.forEach((p, i) => this.prefixOf.set(`${p.device}:${p.hi}`, i + 1));
+    this.hot0.set(o.rootDev, 0n); // prefix 0: the root's device, ino < 2^48
+    this.identifyDev =
+      o.identify ??
+      ((dev) => {
+        // Re-read mountinfo when an unseen device shows up: mounts change while we run.
+        this.mounts = readMountinfo();
+        return this.mounts.then((mounts) => identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts }));
+      });
+  }
+
+  /** Table contents (read-only view) for `table show`. */
+  get tableData(): Readonly<TableData> {
+    return this.data;
+  }
+
+  knownId(dev: bigint, ino: bigint): bigint | undefined {
+    if (ino <= INO_MASK) {
+      const base = this.hot0.get(dev);
+      return base === undefined ? undefined : base === 0n ? ino : base | ino;
+    }
+    const base = this.hotHi.get(dev)?.get(Number(ino >> PREFIX_SHIFT));
+    return base === undefined ? undefined : base | (ino & INO_MASK);
+  }
+
+  async idFor(dev: bigint, ino: bigint): Promise<bigint> {
+    const known = this.knownId(dev, ino);
+    if (known !== undefined) return known;
+    const hi = Number(ino >> PREFIX_SHIFT);
+    const key = `${dev}:${hi}`;
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.allocate(dev, hi).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    return (await p) | (ino & INO_MASK);
+  }
+
+  isReservedXattr(name: string): boolean {
+    return name.startsWith(XATTR_PREFIX);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.saving?.catch(() => undefined);
+    await this.lock?.release();
+  }
+
+  /** The prefix base (prefix << 48) for (dev, hi), allocated and made durable if new. */
+  private async allocate(dev: bigint, hi: number): Promise<bigint> {
+    if (this.closed) throw new Error(`stableid mapper for ${this.root} is closed`);
+    const device = await this.deviceFor(dev);
+    let prefix = this.prefixOf.get(`${device}:${hi}`);
+    if (prefix === undefined) {
+      if (this.data.prefixes.length >= MAX_PREFIX) {
+        this.log(`stableid: all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
+        throw new FsError('EOVERFLOW', `no stable-id prefix left for ${this.data.devices[device]?.identity} (all ${MAX_PREFIX} used)`);
+      }
+      this.data.prefixes.push({ device, hi });
+      prefix = this.data.prefixes.length;
+      this.prefixOf.set(`${device}:${hi}`, prefix);
+      if (prefix >= WARN_AT && !this.warned) {
+        this.warned = true;
+        this.log(`stableid: ${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
+      }
+      dbg('prefix %d -> device %d (%s) hi %d', prefix, device, this.data.devices[device]?.identity, hi);
+    }
+    await this.durable(prefix);
+    const base = BigInt(prefix) << PREFIX_SHIFT;
+    if (hi === 0) this.hot0.set(dev, base);
+    else {
+      let m = this.hotHi.get(dev);
+      if (!m) this.hotHi.set(dev, (m = new Map()));
+      m.set(hi, base);
+    }
+    return base;
+  }
+
+  /** Group commit: resolves once a save covering `prefix` is durable; one save runs at a time. */
+  private async durable(prefix: number): Promise<void> {
+    while (this.savedCount < prefix) {
+      if (!this.saving) {
+        const n = this.data.prefixes.length;
+        this.saving = this.table
+          .save(this.data)
+          .then(() => {
+            this.savedCount = Math.max(this.savedCount, n);
+          })
+          .finally(() => (this.saving = undefined));
+      }
+      await this.saving;
+    }
+  }
+
+  /** The table device index for this run's st_dev, found by identity or appended (made durable with its first prefix). */
+  private deviceFor(dev: bigint): Promise<number> {
+    let p = this.bound.get(dev);
+    if (!p) {
+      p = this.bind(dev);
+      this.bound.set(dev, p);
+      p.catch(() => this.bound.delete(dev));
+    }
+    return p;
+  }
+
+  private async bind(dev: bigint): Promise<number> {
+    let id = await this.identifyDev(dev);
+    const devices = this.data.devices;
+    let idx = devices.findIndex((d) => d.identity === id.identity);
+    if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {
+      // Two live filesystems with one identity: a cloned image (same UUID). Tell them apart by place.
+      this.log(`stableid: ${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
+      id = { ...id, identity: `${id.identity}@${id.alt}` };
+      idx = devices.findIndex((d) => d.identity === id.identity);
+    }
+    if (idx < 0 && id.kind !== 'stdev') {
+      // Weaker match: the same mount place, recorded when the stronger source was unreadable (or is now).
+      idx = devices.findIndex((d, i) => d.alt === id.alt && d.kind !== id.kind && !this.boundTo.has(i) && (d.kind === 'mount' || id.kind === 'mount'));
+      if (idx >= 0) this.log(`stableid: device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
+    }
+    if (idx < 0) {
+      if (id.kind === 'stdev') this.log(`stableid: no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
+      const rec: DeviceRecord = { fingerprint: fingerprint(id.identity), ...id };
+      devices.push(rec);
+      idx = devices.length - 1;
+    } else {
+      const rec = devices[idx]!;
+      if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`stableid: ${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
+    }
+    this.boundTo.set(idx, dev);
+    dbg('st_dev %s -> device %d %s', dev, idx, id.identity);
+    return idx;
+  }
+
+  /** st_dev now bound to a table device, or undefined ("absent" in `table show`). */
+  boundDev(device: number): bigint | undefined {
+    return this.boundTo.get(device);
+  }
+}

@@ -1,0 +1,147 @@
+// stableid_sys.node: the syscalls Node does not offer, run on libuv's thread
+// pool and returned as promises. Errors are Node-style: err.code is the errno
+// name ('ENOENT'), so lib/errno.ts maps them. No libfuse here.
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+enum kind { UTIMENSAT, MKNOD };
+
+struct work {
+  enum kind kind;
+  char *path;
+  struct timespec times[2];
+  mode_t mode;
+  dev_t rdev;
+  int err;
+  napi_deferred deferred;
+  napi_async_work work;
+};
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  struct work *w = data;
+  int rc = w->kind == UTIMENSAT ? utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW)
+                                : mknod(w->path, w->mode, w->rdev);
+  w->err = rc == 0 ? 0 : errno;
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  struct work *w = data;
+  napi_value v;
+  if (status == napi_ok && w->err == 0) {
+    napi_get_undefined(env, &v);
+    napi_resolve_deferred(env, w->deferred, v);
+  } else {
+    int err = w->err ? w->err : EIO;
+    const char *name = strerrorname_np(err);
+    char text[4200];
+    snprintf(text, sizeof text, "%s: %s, %s '%s'", name ? name : "EIO", strerror(err),
+             w->kind == UTIMENSAT ? "utimensat" : "mknod", w->path);
+    napi_value code, msg, syscall, path, errnum;
+    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &v);
+    napi_create_string_utf8(env, w->kind == UTIMENSAT ? "utimensat" : "mknod", NAPI_AUTO_LENGTH, &syscall);
+    napi_set_named_property(env, v, "syscall", syscall);
+    napi_create_string_utf8(env, w->path, NAPI_AUTO_LENGTH, &path);
+    napi_set_named_property(env, v, "path", path);
+    napi_create_int32(env, -err, &errnum);  // Node's convention: negative errno
+    napi_set_named_property(env, v, "errno", errnum);
+    napi_reject_deferred(env, w->deferred, v);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w->path);
+  free(w);
+}
+
+static char *get_path(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s) napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static napi_value start(napi_env env, struct work *w) {
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "stableid-sys", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+
+static struct work *new_work(napi_env env, enum kind kind, napi_value path) {
+  struct work *w = calloc(1, sizeof *w);
+  if (!w || !(w->path = get_path(env, path))) {
+    free(w);
+    napi_throw_type_error(env, NULL, "path must be a string");
+    return NULL;
+  }
+  w->kind = kind;
+  return w;
+}
+
+static int64_t i64(napi_env env, napi_value v) {
+  int64_t x = 0;
+  bool lossless;
+  if (napi_get_value_bigint_int64(env, v, &x, &lossless) != napi_ok) {
+    double d = 0;
+    napi_get_value_double(env, v, &d);
+    x = (int64_t)d;
+  }
+  return x;
+}
+
+// utimensat(path, atimeSec: bigint, atimeNsec, mtimeSec: bigint, mtimeNsec) -> Promise<void>
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)");
+    return NULL;
+  }
+  struct work *w = new_work(env, UTIMENSAT, argv[0]);
+  if (!w) return NULL;
+  w->times[0].tv_sec = i64(env, argv[1]);
+  w->times[0].tv_nsec = i64(env, argv[2]);
+  w->times[1].tv_sec = i64(env, argv[3]);
+  w->times[1].tv_nsec = i64(env, argv[4]);
+  return start(env, w);
+}
+
+// mknod(path, mode, rdev: bigint) -> Promise<void>
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) {
+    napi_throw_type_error(env, NULL, "mknod(path, mode, rdev)");
+    return NULL;
+  }
+  struct work *w = new_work(env, MKNOD, argv[0]);
+  if (!w) return NULL;
+  w->mode = (mode_t)i64(env, argv[1]);
+  w->rdev = (dev_t)i64(env, argv[2]);
+  return start(env, w);
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
+    {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, 2, props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,50 @@
+// Real devices: ext4 and xfs images loop-mounted under one export, with a
+// file of the same inode number on each.
+import test from 'ava';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openMapper } from '../../lib/mapper/open.js';
+import { canLoop, loopImages } from '../helpers/loop-images.js';
+
+const gate = await canLoop();
+const loopTest = gate.ok ? test.serial : test.skip;
+const why = gate.ok ? '' : ` (skipped: ${gate.reason})`;
+
+async function exportDir(t: { teardown(fn: () => Promise<void>): void }): Promise<{ src: string; stateDir: string }> {
+  const base = await mkdtemp(join(tmpdir(), 'stableid-dev-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  return { src: join(base, 'src'), stateDir: join(base, 'state') };
+}
+
+async function idOf(m: { idFor(d: bigint, i: bigint): Promise<bigint> }, path: string): Promise<bigint> {
+  const st = await stat(path, { bigint: true });
+  return m.idFor(st.dev, st.ino);
+}
+
+loopTest(`equal st_ino on two devices gives two ids, stable across reopen and re-attach${why}`, async (t) => {
+  const { src, stateDir } = await exportDir(t);
+  const imgs = await loopImages(t, src, ['ext4', 'xfs']);
+  const e = await stat(imgs.collidingFiles.ext4, { bigint: true });
+  const x = await stat(imgs.collidingFiles.xfs, { bigint: true });
+  t.is(e.ino, x.ino, 'the helper made equal inode numbers');
+  t.not(e.dev, x.dev);
+
+  let m = await openMapper({ root: src, stateDir });
+  const first = { ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) };
+  t.not(first.ext4, first.xfs);
+  t.is(first.ext4 & ((1n << 48n) - 1n), e.ino, 'low 48 bits are the inode number');
+  const rootId = await idOf(m, src);
+  t.is(rootId, (await stat(src, { bigint: true })).ino, 'the root device keeps raw inode numbers (prefix 0)');
+  await m.close();
+
+  await imgs.reattachReversed();
+  const e2 = await stat(imgs.collidingFiles.ext4, { bigint: true });
+  const x2 = await stat(imgs.collidingFiles.xfs, { bigint: true });
+  t.is(e2.dev, x.dev, 'ext4 now has the st_dev xfs had');
+  t.is(x2.dev, e.dev, 'xfs now has the st_dev ext4 had');
+
+  m = await openMapper({ root: src, stateDir });
+  t.deepEqual({ ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) }, first);
+  await m.close();
+});
