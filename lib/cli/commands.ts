@@ -2,10 +2,12 @@
 // directory under ESM). Each module exports a yargs CommandModule factory
 // taking the context (io, and a slot for the exit code).
 import { mountCommand } from './commands/mount.js';
+import { serve9pCommand } from './commands/serve-9p.js';
 import { smbConfCommand } from './commands/smb-conf.js';
 import type { CommandFactory } from './context.js';
 
 export const commands: CommandFactory[] = [
   mountCommand,
   smbConfCommand,
+  serve9pCommand,
 ];

@@ -6,7 +6,7 @@
 import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, which } from '../helpers/run.js';
+import { run, which } from '../helpers/exec.js';
 
 export interface GuestKit {
   qemu: string;

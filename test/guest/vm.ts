@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../helpers/run.js';
+import { run } from '../helpers/exec.js';
 import type { GuestKit } from './kit.js';
 
 export interface GuestRun {
