@@ -3,6 +3,7 @@
 // taking the context (io, and a slot for the exit code).
 import { idCommand } from './commands/id.js';
 import { mountCommand } from './commands/mount.js';
+import { serve9pCommand } from './commands/serve-9p.js';
 import { smbConfCommand } from './commands/smb-conf.js';
 import { tableCommand } from './commands/table.js';
 import type { CommandFactory } from './context.js';
@@ -12,4 +13,5 @@ export const commands: CommandFactory[] = [
   smbConfCommand,
   tableCommand,
   idCommand,
+  serve9pCommand,
 ];
