@@ -164,6 +164,13 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (fi->fh & FH_DIRECT_FD) {
+    // As close(2) would on the source: close a duplicate, which reports
+    // delayed write errors (NFS) and drops POSIX locks, keeping the fd open.
+    int fd = dup((int)(fi->fh & 0xffffffffu));
+    fuse_reply_err(req, fd < 0 ? errno : (close(fd) == 0 ? 0 : errno));
+    return;
+  }
   EV(OP_FLUSH) with_fi(ev, fi);
   send_ev(req, ev);
 }
