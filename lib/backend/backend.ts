@@ -92,6 +92,8 @@ export interface Backend {
    * to see that data.
    */
   fd?(fh: Handle): number | undefined;
+  /** Optional: Attr of an open file through its handle (fstat), for a file whose name is gone. */
+  fgetattr?(fh: Handle): Promise<Attr>;
   /** Every entry except '.' and '..', with attributes (readdirplus-ready). */
   readdir(path: string): Promise<DirEntry[]>;
   statfs(path: string): Promise<StatFs>;

@@ -200,6 +200,10 @@ export class PassthroughBackend implements Backend {
     await (datasync ? h.datasync() : h.sync());
   }
 
+  async fgetattr(fh: Handle): Promise<Attr> {
+    return this.attrOf(await this.handle(fh).stat({ bigint: true }));
+  }
+
   fd(fh: Handle): number | undefined {
     return this.handles.get(fh)?.fd;
   }

@@ -14,6 +14,8 @@ export class Node {
   lookups = 0;
   /** Children the kernel has looked up, by name. */
   children: Map<string, Node> | undefined;
+  /** Handles open on this file: an unlinked file still answers getattr through one. */
+  handles: Set<number> | undefined;
   /** mtime and size when last opened: unchanged means the kernel may keep its page cache. */
   openStamp: string | undefined;
 

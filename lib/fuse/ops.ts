@@ -126,8 +126,8 @@ export class FuseOps {
         const parent = nodes.get(ino);
         this.entry(req, parent, name as string, await be.lookup(nodes.path(parent), name as string));
       },
-      [Op.GETATTR]: async (req, ino) => {
-        nat.replyAttr(req, attrBuffer(await be.getattr(this.path(ino))));
+      [Op.GETATTR]: async (req, ino, fhArg) => {
+        nat.replyAttr(req, attrBuffer(await this.getattr(nodes.get(ino), fhArg as number)));
       },
       [Op.SETATTR]: async (req, ino, toSetArg, fhArg, buf) => {
         const toSet = toSetArg as number;
@@ -193,6 +193,7 @@ export class FuseOps {
         const node = nodes.get(ino);
         const path = nodes.path(node);
         const fh = await be.open(path, sourceFlags(flags as number));
+        (node.handles ??= new Set()).add(fh);
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(path).catch(() => undefined);
         if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
@@ -207,7 +208,10 @@ export class FuseOps {
       [Op.FLUSH]: async (req) => {
         nat.replyErr(req, 0);
       },
-      [Op.RELEASE]: async (req, _ino, fh) => {
+      [Op.RELEASE]: async (req, ino, fh) => {
+        const node = nodes.get(ino);
+        node.handles?.delete(fh as number);
+        if (node.handles?.size === 0) node.handles = undefined;
         await be.release(fh as number);
         nat.replyErr(req, 0);
       },
@@ -268,11 +272,30 @@ export class FuseOps {
           throw err;
         }
         const node = nodes.lookedUp(parent, name as string, attr.ino, 0);
+        (node.handles ??= new Set()).add(fh);
         const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh));
         if (rc === 0) node.lookups += 1;
         else await be.release(fh).catch(() => {});
       },
     };
+  }
+
+  /**
+   * By path; for a file whose name is gone (unlinked while open: temporary
+   * files, Samba's delete-on-close) through one of its open handles, as
+   * fstat(2) on the source would answer. The kernel sends the handle only on
+   * some paths, so any handle open on the node will do.
+   */
+  private async getattr(node: Node, fh: number): Promise<Attr> {
+    const handle = fh >= 0 ? fh : node.handles?.values().next().value;
+    let path: string;
+    try {
+      path = this.nodes.path(node);
+    } catch (err) {
+      if (handle !== undefined && this.backend.fgetattr) return this.backend.fgetattr(handle);
+      throw err;
+    }
+    return this.backend.getattr(path);
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */

@@ -251,6 +251,20 @@ export const posix: Record<string, Scenario> = {
     return { count: listed.length, sortedEqual: JSON.stringify(listed.sort()) === JSON.stringify(names), lsCount: Number(ls.stdout.trim()), distinctIno: inos.size };
   },
 
+  async unlinkedOpen(d) {
+    const f = join(d, 'f');
+    await writeFile(f, 'abc');
+    const h = await open(f, 'r+');
+    await unlink(f);
+    const st = await h.stat();
+    await h.write('defgh', 3);
+    const st2 = await h.stat();
+    const buf = Buffer.alloc(8);
+    const { bytesRead } = await h.read(buf, 0, 8, 0);
+    await h.close();
+    return { nlink: st.nlink, size: st.size, grown: st2.size, content: buf.subarray(0, bytesRead).toString(), gone: await code(stat(f)), listing: await readdir(d) };
+  },
+
   async errors(d) {
     await mkdir(join(d, 'dir'));
     await writeFile(join(d, 'file'), '');
