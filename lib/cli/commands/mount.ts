@@ -100,7 +100,7 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
         describe:
           'mount options, comma-separated as in mount(8): allow_other (implies default_permissions), ro, ' +
           'default_permissions, entry_timeout=S, attr_timeout=S (default 1), kernel_cache | auto_cache (default) | direct_io, ' +
-          'writeback_cache, max_write=BYTES, nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
+          'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
       }),
   handler: async (argv) => {
     const { src, mnt, o } = argv as unknown as { src: string; mnt: string; o?: string[] };
