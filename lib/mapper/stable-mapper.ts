@@ -10,7 +10,7 @@ import type { DeviceRecord, TableData } from '../table/record.js';
 import type { PersistentTable } from '../table/table.js';
 import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
-import { type Identity, identify, type MountInfo, readMountinfo } from './identity.js';
+import { type Identity, identify, majorMinor, type MountInfo, readMountinfo } from './identity.js';
 import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
@@ -25,6 +25,8 @@ export interface StableMapperOptions {
   log?: (msg: string) => void;
   /** Injected in tests; defaults to reading /proc/self/mountinfo and blkid. */
   identify?: (dev: bigint) => Promise<Identity>;
+  /** How often to look for remounts (ms); default 2000 with the default identify, else off. */
+  remountCheckMs?: number;
 }
 
 export class StableIdMapper implements IdMapper {
@@ -50,6 +52,9 @@ export class StableIdMapper implements IdMapper {
   private readonly identifyDev: (dev: bigint) => Promise<Identity>;
   private readonly lock?: ExportLock;
   private closed = false;
+  /** st_dev -> the mount ids it had when bound; a change means another filesystem may hold that st_dev now. */
+  private readonly mountKey = new Map<bigint, string>();
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(o: StableMapperOptions) {
     this.root = o.root;
@@ -65,8 +70,37 @@ export class StableIdMapper implements IdMapper {
       ((dev) => {
         // Re-read mountinfo when an unseen device shows up: mounts change while we run.
         this.mounts = readMountinfo();
-        return this.mounts.then((mounts) => identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts }));
+        return this.mounts.then((mounts) => {
+          this.mountKey.set(dev, mountKeyOf(mounts, dev));
+          return identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts });
+        });
       });
+    const every = o.remountCheckMs ?? (o.identify ? 0 : 2000);
+    if (every > 0) {
+      this.timer = setInterval(() => void this.checkRemounts().catch((err) => this.log(`remount check failed: ${(err as Error).message}`)), every);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * A st_dev number is only meaningful while its filesystem stays mounted: if
+   * a disk is unmounted and another mounted in its place, the kernel may give
+   * the newcomer the same number. Bindings whose mounts changed are dropped,
+   * so the next lookup identifies the device again.
+   */
+  async checkRemounts(): Promise<void> {
+    if (this.mountKey.size === 0) return;
+    const mounts = await readMountinfo();
+    for (const [dev, key] of this.mountKey) {
+      const now = mountKeyOf(mounts, dev);
+      if (now === key) continue;
+      this.mountKey.delete(dev);
+      this.bound.delete(dev);
+      for (const [idx, d] of this.boundTo) if (d === dev) this.boundTo.delete(idx);
+      this.hot0.delete(dev);
+      this.hotHi.delete(dev);
+      this.log(`st_dev ${dev} changed mounts (${key || 'none'} -> ${now || 'none'}); its device will be identified again`);
+    }
   }
 
   /** Table contents (read-only view) for `table show`. */
@@ -103,6 +137,7 @@ export class StableIdMapper implements IdMapper {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.timer);
     await this.saving?.catch(() => undefined);
     await this.lock?.release();
   }
@@ -208,4 +243,14 @@ export class StableIdMapper implements IdMapper {
   boundDev(device: number): bigint | undefined {
     return this.boundTo.get(device);
   }
+}
+
+/** The mount ids (mountinfo field 1) of one st_dev, or '' when it is not mounted. */
+function mountKeyOf(mounts: MountInfo[], dev: bigint): string {
+  const mm = majorMinor(dev);
+  return mounts
+    .filter((m) => m.majorMinor === mm)
+    .map((m) => m.mountId)
+    .sort()
+    .join(',');
 }
