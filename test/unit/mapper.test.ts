@@ -157,3 +157,14 @@ test('one writer per export: a second openMapper is refused until the first clos
   await second.close();
   t.pass();
 });
+
+test('a disk found at another place follows its UUID, and the log says so', async (t) => {
+  const w = await tempRoot(t);
+  const a = await mapper(w, new Map([[7n, { kind: 'uuid', identity: 'uuid:xfs:u9', alt: 'mount:xfs:/dev/loop1:old' }]]));
+  const id = await a.m.idFor(7n, 30n);
+  await a.m.close();
+  const logs: string[] = [];
+  const b = await mapper(w, new Map([[8n, { kind: 'uuid', identity: 'uuid:xfs:u9', alt: 'mount:xfs:/dev/loop4:new/place' }]]), (s) => logs.push(s));
+  t.is(await b.m.idFor(8n, 30n), id);
+  t.regex(logs.join('\n'), /uuid:xfs:u9 moved from mount:xfs:\/dev\/loop1:old to mount:xfs:\/dev\/loop4:new\/place; following its UUID/);
+});
