@@ -190,9 +190,16 @@ export class StableIdMapper implements IdMapper {
         const n = this.data.prefixes.length;
         this.saving = this.table
           .save(this.data)
-          .then(() => {
-            this.savedCount = Math.max(this.savedCount, n);
-          })
+          .then(
+            () => {
+              this.savedCount = Math.max(this.savedCount, n);
+            },
+            (err: Error) => {
+              // Nothing is rolled back: the prefix stays reserved in memory and the next allocation retries the write.
+              this.log(`cannot store the id table in ${this.table.where}: ${err.message}; files that need a new id prefix fail until it can`);
+              throw err;
+            },
+          )
           .finally(() => (this.saving = undefined));
       }
       await this.saving;
