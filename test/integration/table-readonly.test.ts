@@ -39,3 +39,26 @@ const root = process.getuid?.() === 0;
   t.regex(m.table.source, /^state file /);
   await m.close();
 });
+
+(root ? test.serial : test.skip)(`a root without user xattrs (ramfs: ENOTSUP): the table moves to the state file${root ? '' : ' (skipped: needs root to mount ramfs)'}`, async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'stableid-enotsup-'));
+  const mnt = join(base, 'ramfs');
+  const stateDir = join(base, 'state');
+  await mkdir(mnt);
+  await run('mount', ['-t', 'ramfs', 'stableid-test', mnt]);
+  t.teardown(async () => {
+    await run('umount', [mnt]).catch(() => run('umount', ['-l', mnt]).catch(() => undefined));
+    await rm(base, { recursive: true, force: true });
+  });
+  const dev = (await stat(mnt, { bigint: true })).dev;
+  const logs: string[] = [];
+  let m = await openMapper({ root: mnt, stateDir, log: (s) => logs.push(s) });
+  const id = await m.idFor(dev, (2n << 48n) | 4n);
+  t.is(id, (1n << 48n) | 4n);
+  t.regex(logs.join('\n'), /table: moved to state file .* \(cannot write user\.stableid\.a\.0 on .*: (ENOTSUP|EOPNOTSUPP) /);
+  await m.close();
+  m = await openMapper({ root: mnt, stateDir });
+  t.is(await m.idFor(dev, (2n << 48n) | 4n), id);
+  t.regex(m.table.source, /^state file /);
+  await m.close();
+});
