@@ -10,7 +10,8 @@ import type { DeviceRecord, TableData } from '../table/record.js';
 import type { PersistentTable } from '../table/table.js';
 import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
-import { type Identity, identify, majorMinor, type MountInfo, readMountinfo } from './identity.js';
+import { readFile } from 'node:fs/promises';
+import { type Identity, identify, parseMountinfo } from './identity.js';
 import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
@@ -47,13 +48,14 @@ export class StableIdMapper implements IdMapper {
   private savedCount: number;
   private saving: Promise<void> | undefined;
   private warned = false;
-  private mounts: Promise<MountInfo[]> | undefined;
   private readonly log: (msg: string) => void;
   private readonly identifyDev: (dev: bigint) => Promise<Identity>;
   private readonly lock?: ExportLock;
   private closed = false;
-  /** st_dev -> the mount ids it had when bound; a change means another filesystem may hold that st_dev now. */
-  private readonly mountKey = new Map<bigint, string>();
+  /** st_dev -> the identity it had when bound, to notice another filesystem taking that st_dev. */
+  private readonly boundIdentity = new Map<bigint, string>();
+  /** /proc/self/mountinfo as last read: re-identify only when it changes. */
+  private lastMountinfo = '';
   private timer: NodeJS.Timeout | undefined;
 
   constructor(o: StableMapperOptions) {
@@ -69,10 +71,9 @@ export class StableIdMapper implements IdMapper {
       o.identify ??
       ((dev) => {
         // Re-read mountinfo when an unseen device shows up: mounts change while we run.
-        this.mounts = readMountinfo();
-        return this.mounts.then((mounts) => {
-          this.mountKey.set(dev, mountKeyOf(mounts, dev));
-          return identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts });
+        return readFile('/proc/self/mountinfo', 'utf8').then((text) => {
+          this.lastMountinfo = text;
+          return identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) });
         });
       });
     const every = o.remountCheckMs ?? (o.identify ? 0 : 2000);
@@ -84,22 +85,27 @@ export class StableIdMapper implements IdMapper {
 
   /**
    * A st_dev number is only meaningful while its filesystem stays mounted: if
-   * a disk is unmounted and another mounted in its place, the kernel may give
-   * the newcomer the same number. Bindings whose mounts changed are dropped,
-   * so the next lookup identifies the device again.
+   * a disk is unmounted and another mounted, the kernel may give the newcomer
+   * the same number (and even the same mount id). When mountinfo changed,
+   * every bound st_dev is identified again (blkid); a binding whose identity
+   * changed is dropped, so the next lookup binds the newcomer by its own
+   * identity. Between the change and this check (2 s), old bindings answer.
    */
   async checkRemounts(): Promise<void> {
-    if (this.mountKey.size === 0) return;
-    const mounts = await readMountinfo();
-    for (const [dev, key] of this.mountKey) {
-      const now = mountKeyOf(mounts, dev);
-      if (now === key) continue;
-      this.mountKey.delete(dev);
+    if (this.boundIdentity.size === 0) return;
+    const text = await readFile('/proc/self/mountinfo', 'utf8');
+    if (text === this.lastMountinfo) return;
+    this.lastMountinfo = text;
+    const mounts = parseMountinfo(text);
+    for (const [dev, was] of this.boundIdentity) {
+      const now = (await identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts })).identity;
+      if (now === was) continue;
+      this.boundIdentity.delete(dev);
       this.bound.delete(dev);
       for (const [idx, d] of this.boundTo) if (d === dev) this.boundTo.delete(idx);
       this.hot0.delete(dev);
       this.hotHi.delete(dev);
-      this.log(`st_dev ${dev} changed mounts (${key || 'none'} -> ${now || 'none'}); its device will be identified again`);
+      this.log(`st_dev ${dev} now holds ${now} (was ${was}); its files are identified again`);
     }
   }
 
@@ -219,6 +225,7 @@ export class StableIdMapper implements IdMapper {
 
   private async bind(dev: bigint): Promise<number> {
     let id = await this.identifyDev(dev);
+    this.boundIdentity.set(dev, id.identity);
     const devices = this.data.devices;
     let idx = devices.findIndex((d) => d.identity === id.identity);
     if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {
@@ -250,14 +257,4 @@ export class StableIdMapper implements IdMapper {
   boundDev(device: number): bigint | undefined {
     return this.boundTo.get(device);
   }
-}
-
-/** The mount ids (mountinfo field 1) of one st_dev, or '' when it is not mounted. */
-function mountKeyOf(mounts: MountInfo[], dev: bigint): string {
-  const mm = majorMinor(dev);
-  return mounts
-    .filter((m) => m.majorMinor === mm)
-    .map((m) => m.mountId)
-    .sort()
-    .join(',');
 }

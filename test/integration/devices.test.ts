@@ -84,6 +84,6 @@ loopTest(`disks re-attached in the other order while the mapper runs keep their 
   t.is((await stat(imgs.collidingFiles.xfs, { bigint: true })).dev, before, 'xfs now has the st_dev ext4 had');
   // What the mapper's 2 s timer does; called directly so the test does not sleep.
   await m.checkRemounts();
-  t.regex(logs.join('\n'), /changed mounts/);
+  t.regex(logs.join('\n'), /now holds uuid:/);
   t.deepEqual({ ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) }, first);
 });
