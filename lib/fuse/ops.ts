@@ -13,7 +13,7 @@ import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
 import { DirHandles, type Listing } from './dir-handles.js';
 import {
-  type Native, OPEN_DIRECT_IO, OPEN_KEEP_CACHE, Op, type Req,
+  type Native, OPEN_DIRECT_IO, OPEN_FD, OPEN_KEEP_CACHE, Op, type Req,
   SET_ATIME, SET_ATIME_NOW, SET_GID, SET_MODE, SET_MTIME, SET_MTIME_NOW, SET_SIZE, SET_UID,
 } from './native.js';
 import { type Node, Nodes, ROOT_NODE_ID } from './nodes.js';
@@ -30,6 +30,8 @@ export interface OpsOptions {
   rootId: bigint;
   /** auto: keep it while mtime and size are unchanged (default). never: direct I/O. */
   cache?: CacheMode;
+  /** Let the addon serve reads and writes on the backend's fds (default true). */
+  directIo?: boolean;
   /** One line for the operator about a refused request the client cannot explain. */
   warn?: (msg: string) => void;
 }
@@ -42,6 +44,7 @@ export class FuseOps {
   private readonly backend: Backend;
   private readonly native: Native;
   private readonly cache: CacheMode;
+  private readonly directIo: boolean;
   private readonly warn: (msg: string) => void;
   private readonly dirs = new DirHandles();
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
@@ -53,6 +56,7 @@ export class FuseOps {
     this.native = answerOnce(opts.native, this.answered);
     this.nodes = new Nodes(opts.rootId);
     this.cache = opts.cache ?? 'auto';
+    this.directIo = opts.directIo ?? true;
     this.warn = opts.warn ?? (() => {});
     this.table = this.ops();
   }
@@ -96,6 +100,11 @@ export class FuseOps {
   private entry(req: Req, parent: Node, name: string, attr: Attr): void {
     checkId(attr.ino);
     if (this.native.replyEntry(req, attrBuffer(attr)) === 0) this.nodes.lookedUp(parent, name, attr.ino);
+  }
+
+  /** Direct-fd handles: the addon reads and writes the fd itself when the handle is the fd (the addon passes the handle back unchanged). */
+  private fdFlag(fh: number): number {
+    return this.directIo && this.backend.fd?.(fh) === fh ? OPEN_FD : 0;
   }
 
   private openFlags(node: Node, attr: Attr | undefined, flags: number): number {
@@ -186,7 +195,7 @@ export class FuseOps {
         const fh = await be.open(path, sourceFlags(flags as number));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(path).catch(() => undefined);
-        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
+        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
       },
       [Op.READ]: async (req, _ino, fh, size, off) => {
         nat.replyBuf(req, await be.read(fh as number, size as number, off as bigint));
@@ -259,7 +268,7 @@ export class FuseOps {
           throw err;
         }
         const node = nodes.lookedUp(parent, name as string, attr.ino, 0);
-        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number));
+        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh));
         if (rc === 0) node.lookups += 1;
         else await be.release(fh).catch(() => {});
       },

@@ -10,11 +10,18 @@ const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
 const why = gate.ok ? '' : ` (skipped: ${gate.reason})`;
 
-for (const name of scenariosFor({ xattr: true, hardlinks: true, root: true })) {
-  serial(`fuse conformance: ${name}${why}`, async (t) => {
+// Default: reads and writes served by the addon on the source fds. threads=1:
+// every request through JS (the data scenarios again).
+const runs = [
+  ...scenariosFor({ xattr: true, hardlinks: true, root: true }).map((name) => ({ name, options: [] as string[] })),
+  ...['fileBasic', 'truncation', 'sparse', 'append'].map((name) => ({ name, options: ['threads=1'] })),
+];
+
+for (const { name, options } of runs) {
+  serial(`fuse conformance: ${name}${options.length ? ` (-o ${options.join(',')})` : ''}${why}`, async (t) => {
     const raw = join(await tempDir(t, 'stableid-raw-'), 'root');
     await mkdir(join(raw, 'work'), { recursive: true });
-    const fx = await mountFixture(t);
+    const fx = await mountFixture(t, 'fuse', { options });
     await mkdir(join(fx.src, 'work'));
     const expected = await observe(name, join(raw, 'work'));
     const actual = await observe(name, join(fx.mnt, 'work'));

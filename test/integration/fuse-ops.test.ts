@@ -85,7 +85,8 @@ serial(`-o ro refuses writes; cache timeouts are options${why}`, async (t) => {
 });
 
 serial(`reads and writes of 1 MiB reach the server whole${why}`, async (t) => {
-  const fx = await mountFixture(t, 'fuse', { env: { NODE_DEBUG: 'stableid:fuse' } });
+  // threads=1: every read and write goes through JS, where the trace shows its size.
+  const fx = await mountFixture(t, 'fuse', { env: { NODE_DEBUG: 'stableid:fuse' }, options: ['threads=1'] });
   await runOk('dd', ['if=/dev/urandom', `of=${join(fx.src, 'in')}`, 'bs=1M', 'count=8'], { timeoutMs: 30_000 });
   // Direct I/O sends exactly dd's block size per request (up to max_write / max_pages).
   await runOk('dd', [`if=${join(fx.mnt, 'in')}`, `of=${join(fx.mnt, 'out')}`, 'bs=1M', 'iflag=direct', 'oflag=direct'], { timeoutMs: 30_000 });
@@ -95,4 +96,16 @@ serial(`reads and writes of 1 MiB reach the server whole${why}`, async (t) => {
   const log = fx.server.proc.stderr;
   t.regex(log, /op 15 ino \d+n a=\d+ b=<1048576 bytes>/, 'a 1 MiB WRITE request');
   t.regex(log, /op 14 ino \d+n a=\d+ b=1048576/, 'a 1 MiB READ request');
+});
+
+serial(`by default the addon serves reads and writes on open files itself, intact${why}`, async (t) => {
+  const fx = await mountFixture(t, 'fuse', { env: { NODE_DEBUG: 'stableid:fuse' } });
+  await runOk('dd', ['if=/dev/urandom', `of=${join(fx.src, 'in')}`, 'bs=1M', 'count=8'], { timeoutMs: 30_000 });
+  await runOk('dd', [`if=${join(fx.mnt, 'in')}`, `of=${join(fx.mnt, 'out')}`, 'bs=128k'], { timeoutMs: 30_000 });
+  await runOk('dd', [`if=${join(fx.mnt, 'in')}`, `of=${join(fx.mnt, 'out2')}`, 'bs=1M', 'iflag=direct', 'oflag=direct'], { timeoutMs: 30_000 });
+  const sums = (await runOk('sha256sum', ['in', 'out', 'out2'].map((f) => join(fx.src, f)))).trim().split('\n').map((l) => l.split(' ')[0]);
+  t.is(new Set(sums).size, 1, 'buffered and direct copies are intact');
+  const log = fx.server.proc.stderr;
+  t.regex(log, /op 13 /, 'opens go through JS');
+  t.notRegex(log, /op 1[45] /, 'no READ or WRITE reached JS');
 });

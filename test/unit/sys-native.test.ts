@@ -42,3 +42,24 @@ test('mknod makes FIFOs; errors carry the errno name', async (t) => {
   const err2 = await t.throwsAsync(sys.utimensat(join(dir, 'missing'), 0n, 0, 0n, 0));
   t.is((err2 as { code?: string }).code, 'ENOENT');
 });
+
+test('l*xattr: get, list, set with CREATE/REPLACE flags, remove, and never through a symlink', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'stableid-sys-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const f = join(dir, 'f');
+  await writeFile(f, 'x');
+  await sys.lsetxattr(f, 'user.a', Buffer.from('one'), 0);
+  await sys.lsetxattr(f, 'user.big', Buffer.alloc(3000, 1), 1);
+  t.is((await sys.lgetxattr(f, 'user.a')).toString(), 'one');
+  t.is((await sys.lgetxattr(f, 'user.big')).length, 3000);
+  t.deepEqual((await sys.llistxattr(f)).filter((n) => n.startsWith('user.')).sort(), ['user.a', 'user.big']);
+  t.is(((await t.throwsAsync(sys.lsetxattr(f, 'user.a', Buffer.from('x'), 1))) as { code?: string }).code, 'EEXIST', 'XATTR_CREATE');
+  t.is(((await t.throwsAsync(sys.lsetxattr(f, 'user.b', Buffer.from('x'), 2))) as { code?: string }).code, 'ENODATA', 'XATTR_REPLACE');
+  await sys.lremovexattr(f, 'user.a');
+  t.is(((await t.throwsAsync(sys.lgetxattr(f, 'user.a'))) as { code?: string }).code, 'ENODATA');
+  const l = join(dir, 'l');
+  await symlink('f', l);
+  t.is(((await t.throwsAsync(sys.lgetxattr(l, 'user.big'))) as { code?: string }).code, 'ENODATA', 'the link, not its target');
+  t.false((await sys.llistxattr(l)).includes('user.big'));
+  t.is(((await t.throwsAsync(sys.lsetxattr(l, 'user.c', Buffer.from('x'), 0))) as { code?: string }).code, 'EPERM');
+});

@@ -88,6 +88,12 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
     y
       .positional('src', { type: 'string', describe: 'the directory to export', demandOption: true })
       .positional('mnt', { type: 'string', describe: 'an empty directory to mount on', demandOption: true })
+      .option('foreground', {
+        alias: 'f',
+        type: 'boolean',
+        default: true,
+        describe: 'serve in the foreground (always; accepted for compatibility with other FUSE tools)',
+      })
       .option('o', {
         type: 'string',
         array: true,
