@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Backend } from '../backend/backend.js';
+import { isCode } from '../errno.js';
 import { FSTYPE, mountAt } from './mountinfo.js';
 import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
 import { FuseOps } from './ops.js';
@@ -105,9 +106,23 @@ export class FuseMount {
     // A client still holds files open on the detached mount: end it for them.
     if (this.connection !== undefined) {
       this.opts.warn?.(`${this.opts.mountpoint} still in use after ${grace} ms: aborting the FUSE connection`);
-      await writeFile(`/sys/fs/fuse/connections/${this.connection}/abort`, '1').catch((err: Error) => this.opts.warn?.(`could not abort the FUSE connection: ${err.message}`));
+      await abortConnection(this.connection).catch((err: Error) => this.opts.warn?.(`could not abort the FUSE connection: ${err.message}`));
     }
     return this.ended;
+  }
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/** Writes 1 to fusectl's abort file, mounting fusectl first if nobody has (minimal containers, some VMs). */
+export async function abortConnection(connection: number): Promise<void> {
+  const abort = `${FUSECTL}/${connection}/abort`;
+  try {
+    await writeFile(abort, '1');
+  } catch (err) {
+    if (!isCode(err, 'ENOENT') || (await mountAt(FUSECTL))) throw err;
+    await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL], { timeout: 10_000 });
+    await writeFile(abort, '1');
   }
 }
 

@@ -73,7 +73,7 @@ export class FuseOps {
       done?.();
       return;
     }
-    if (trace.enabled) trace('op %d ino %s %o %o', op, ino, a, typeof b === 'object' ? '<data>' : b);
+    if (trace.enabled) trace('op %d ino %s a=%s b=%s', op, ino, show(a), show(b));
     fn(req, ino, a, b, c, d)
       .catch((err: unknown) => {
         if (trace.enabled) trace('op %d ino %s failed: %s', op, ino, (err as Error)?.message);
@@ -98,8 +98,8 @@ export class FuseOps {
     if (this.native.replyEntry(req, attrBuffer(attr)) === 0) this.nodes.lookedUp(parent, name, attr.ino);
   }
 
-  private openFlags(node: Node, attr: Attr | undefined): number {
-    if (this.cache === 'never') return OPEN_DIRECT_IO;
+  private openFlags(node: Node, attr: Attr | undefined, flags: number): number {
+    if (this.cache === 'never' || flags & C.O_DIRECT) return OPEN_DIRECT_IO;
     if (this.cache === 'always') return OPEN_KEEP_CACHE;
     if (!attr) return 0;
     const stamp = `${attr.mtimeNs}:${attr.size}`;
@@ -183,10 +183,10 @@ export class FuseOps {
       [Op.OPEN]: async (req, ino, flags) => {
         const node = nodes.get(ino);
         const path = nodes.path(node);
-        const fh = await be.open(path, flags as number);
+        const fh = await be.open(path, sourceFlags(flags as number));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(path).catch(() => undefined);
-        if (nat.replyOpen(req, fh, this.openFlags(node, attr)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
+        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
       },
       [Op.READ]: async (req, _ino, fh, size, off) => {
         nat.replyBuf(req, await be.read(fh as number, size as number, off as bigint));
@@ -251,7 +251,7 @@ export class FuseOps {
       },
       [Op.CREATE]: async (req, ino, name, mode, flags) => {
         const parent = nodes.get(ino);
-        const { fh, attr } = await be.create(nodes.path(parent), name as string, flags as number, mode as number, this.caller(req));
+        const { fh, attr } = await be.create(nodes.path(parent), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
         try {
           checkId(attr.ino);
         } catch (err) {
@@ -259,7 +259,7 @@ export class FuseOps {
           throw err;
         }
         const node = nodes.lookedUp(parent, name as string, attr.ino, 0);
-        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr));
+        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number));
         if (rc === 0) node.lookups += 1;
         else await be.release(fh).catch(() => {});
       },
@@ -309,6 +309,20 @@ export class FuseOps {
     usable.forEach((e, i) => writeAttr(attrs, (i + 2) * ATTR_SIZE, e.attr));
     return { names, ids, attrs };
   }
+}
+
+/** Trace formatting: buffers by size only. */
+function show(v: unknown): string {
+  return Buffer.isBuffer(v) ? `<${v.length} bytes>` : String(v);
+}
+
+/**
+ * Open flags for the source file. O_DIRECT stays on the FUSE side (the
+ * handle is answered with direct_io, so the kernel bypasses its cache): on
+ * the source it would demand aligned buffers Node does not give.
+ */
+function sourceFlags(flags: number): number {
+  return flags & ~C.O_DIRECT;
 }
 
 /** FUSE reserves node id 0 (no entry) and 1 (the root): a file with such an id cannot be shown. */

@@ -54,8 +54,8 @@ export function parseMountinfo(text: string): MountInfo[] {
 
 /** glibc's gnu_dev_major/minor on the st_dev Node reports. */
 export function majorMinor(dev: bigint): string {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
   return `${major}:${minor}`;
 }
 

@@ -35,8 +35,8 @@ export class StableIdMapper implements IdMapper {
   private readonly hot0 = new Map<bigint, bigint>();
   /** st_dev -> (ino >> 48) -> prefix << 48, for the rest. */
   private readonly hotHi = new Map<bigint, Map<number, bigint>>();
-  /** `${deviceIndex}:${hi}` -> prefix, for every prefix in the table. */
-  private readonly prefixOf = new Map<string, number>();
+  /** deviceIndex * 2^16 + hi -> prefix, for every prefix in the table; built on the first allocation. */
+  private prefixIndex: Map<number, number> | undefined;
   /** st_dev of this run -> table device index (-1: root device without a record yet). */
   private readonly bound = new Map<bigint, Promise<number>>();
   private readonly boundTo = new Map<number, bigint>();
@@ -59,7 +59,6 @@ export class StableIdMapper implements IdMapper {
     this.lock = o.lock;
     this.log = o.log ?? dbg;
     this.savedCount = o.data.prefixes.length;
-    o.data.prefixes.forEach((p, i) => this.prefixOf.set(`${p.device}:${p.hi}`, i + 1));
     this.hot0.set(o.rootDev, 0n); // prefix 0: the root's device, ino < 2^48
     this.identifyDev =
       o.identify ??
@@ -112,18 +111,20 @@ export class StableIdMapper implements IdMapper {
   private async allocate(dev: bigint, hi: number): Promise<bigint> {
     if (this.closed) throw new Error(`stableid mapper for ${this.root} is closed`);
     const device = await this.deviceFor(dev);
-    let prefix = this.prefixOf.get(`${device}:${hi}`);
+    const prefixOf = this.prefixOf();
+    const key = device * 0x10000 + hi;
+    let prefix = prefixOf.get(key);
     if (prefix === undefined) {
       if (this.data.prefixes.length >= MAX_PREFIX) {
-        this.log(`stableid: all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
+        this.log(`all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
         throw new FsError('EOVERFLOW', `no stable-id prefix left for ${this.data.devices[device]?.identity} (all ${MAX_PREFIX} used)`);
       }
       this.data.prefixes.push({ device, hi });
       prefix = this.data.prefixes.length;
-      this.prefixOf.set(`${device}:${hi}`, prefix);
+      prefixOf.set(key, prefix);
       if (prefix >= WARN_AT && !this.warned) {
         this.warned = true;
-        this.log(`stableid: ${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
+        this.log(`${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
       }
       dbg('prefix %d -> device %d (%s) hi %d', prefix, device, this.data.devices[device]?.identity, hi);
     }
@@ -136,6 +137,15 @@ export class StableIdMapper implements IdMapper {
       m.set(hi, base);
     }
     return base;
+  }
+
+  /** Not built at load: a start with a full table serves known files sooner. */
+  private prefixOf(): Map<number, number> {
+    if (!this.prefixIndex) {
+      this.prefixIndex = new Map();
+      this.data.prefixes.forEach((p, i) => this.prefixIndex!.set(p.device * 0x10000 + p.hi, i + 1));
+    }
+    return this.prefixIndex;
   }
 
   /** Group commit: resolves once a save covering `prefix` is durable; one save runs at a time. */
@@ -171,23 +181,23 @@ export class StableIdMapper implements IdMapper {
     let idx = devices.findIndex((d) => d.identity === id.identity);
     if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {
       // Two live filesystems with one identity: a cloned image (same UUID). Tell them apart by place.
-      this.log(`stableid: ${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
+      this.log(`${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
       id = { ...id, identity: `${id.identity}@${id.alt}` };
       idx = devices.findIndex((d) => d.identity === id.identity);
     }
     if (idx < 0 && id.kind !== 'stdev') {
       // Weaker match: the same mount place, recorded when the stronger source was unreadable (or is now).
       idx = devices.findIndex((d, i) => d.alt === id.alt && d.kind !== id.kind && !this.boundTo.has(i) && (d.kind === 'mount' || id.kind === 'mount'));
-      if (idx >= 0) this.log(`stableid: device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
+      if (idx >= 0) this.log(`device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
     }
     if (idx < 0) {
-      if (id.kind === 'stdev') this.log(`stableid: no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
+      if (id.kind === 'stdev') this.log(`no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
       const rec: DeviceRecord = { fingerprint: fingerprint(id.identity), ...id };
       devices.push(rec);
       idx = devices.length - 1;
     } else {
       const rec = devices[idx]!;
-      if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`stableid: ${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
+      if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
     }
     this.boundTo.set(idx, dev);
     dbg('st_dev %s -> device %d %s', dev, idx, id.identity);

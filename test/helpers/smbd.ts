@@ -137,13 +137,13 @@ export class Smbd {
 
 /**
  * Write an smb.conf for the given shares, add the test user, and start smbd on
- * 127.0.0.1 (port 4450 when free, else any free port). Stopped in t.teardown.
+ * 127.0.0.1 on a port the kernel picks. Stopped in t.teardown.
  */
 export async function startSmbd(t: ExecutionContext, shares: ShareSpec[]): Promise<Smbd> {
   const dir = await mkdtemp(join(tmpdir(), 'stableid-smbd-'));
   for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc'])
     await mkdir(join(dir, sub), { recursive: true });
-  const port = await freePort(4450);
+  const port = await freePort(0); // never a fixed port: test files run concurrently, and two smbds racing for one port answer for each other
   const conf = join(dir, 'smb.conf');
   await writeFile(conf, globalSection(dir, port) + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
   // The test user must exist in the private passdb; smbpasswd reads the password twice from stdin.

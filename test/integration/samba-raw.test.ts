@@ -1,83 +1,82 @@
 // What Samba does WITHOUT stableid, measured with a real smbd and a real SMB2
-// client: the baseline that samba-stableid.test.ts improves on.
+// client, and without the FUSE front-end (so this harness stands on its own):
 // - A share of a raw directory spanning two disks: a file on the share's own
 //   device gets FileId = st_ino; a file on another device gets
 //   (dev & 0xffffffff) << 32 | (ino & 0xffffffff), so when the disks come back
 //   at each other's device numbers the two files swap FileIds.
 // - A share of a bindfs mount of it: one device, raw inode numbers, so two
 //   files on two disks get one FileId.
+// samba-stableid.test.ts shows the stableid share fixing both.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { lstat, mkdtemp, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { canRunSmbd, startSmbd, type SmbFileId } from '../helpers/smbd.js';
-import { canLoopMount, twoDisks } from '../helpers/two-disks.js';
+import { canLoop, loopImages } from '../helpers/loop-images.js';
+import { canRunSmbd, type ShareSpec, type SmbFileId, startSmbd } from '../helpers/smbd.js';
 
 const run = promisify(execFile);
 const M32 = 0xffff_ffffn;
 
-const gate = await (async () => {
-  const smb = await canRunSmbd();
-  if (!smb.ok) return smb;
-  const loop = await canLoopMount();
-  if (!loop.ok) return loop;
-  if (!(await run('bindfs', ['--version']).then(() => true, () => false)))
-    return { ok: false, reason: 'no bindfs (apt-get install bindfs)' };
-  return { ok: true, reason: '' };
+const gate = await (async (): Promise<string> => {
+  for (const g of [await canRunSmbd(), await canLoop(['ext4', 'xfs'])]) if (!g.ok) return (g as { reason: string }).reason;
+  if (!(await run('bindfs', ['--version']).then(() => true, () => false))) return 'no bindfs (apt-get install bindfs)';
+  return '';
 })();
-const serial = gate.ok ? test.serial : test.serial.skip;
-const why = gate.ok ? '' : ` (skipped: ${gate.reason})`;
 
 function byPath(ids: SmbFileId[]): Map<string, bigint> {
   return new Map(ids.map((f) => [f.path, f.internalId]));
 }
 
-function rawSection(name: string, path: string): { name: string; section: string } {
+function share(name: string, path: string): ShareSpec {
   return { name, section: `[${name}]\n  path = ${path}\n  read only = no\n` };
 }
 
-serial(`a raw share over two disks: FileIds follow st_dev, and swap when the disks swap${why}`, async (t) => {
-  const disks = await twoDisks(t);
-  const smbd = await startSmbd(t, [rawSection('raw', disks.src)]);
-  const before = await smbd.fileIds('raw');
-  for (const f of before) if (f.listingId !== undefined) t.is(f.listingId, f.internalId, `listing vs internal id of ${f.path}`);
+(gate ? test.serial.skip : test.serial)(
+  `raw and bindfs shares over two disks: FileIds follow st_dev and swap with the disks, or collide${gate ? ` (skipped: ${gate})` : ''}`,
+  async (t) => {
+    const base = await mkdtemp(join(tmpdir(), 'stableid-samba-raw-'));
+    t.teardown(() => rm(base, { recursive: true, force: true }));
+    const src = join(base, 'src');
+    await mkdir(src);
+    await writeFile(join(src, 'top.txt'), 'on the root filesystem\n');
+    const imgs = await loopImages(t, src, ['ext4', 'xfs']);
+    const a = imgs.collidingFiles.ext4.slice(src.length + 1);
+    const b = imgs.collidingFiles.xfs.slice(src.length + 1);
+    const bindMnt = join(base, 'bindfs');
+    await mkdir(bindMnt);
+    await run('bindfs', [src, bindMnt], { timeout: 30_000 });
+    let bound = true;
+    t.teardown(async () => {
+      if (bound) await run('umount', ['-l', bindMnt]).catch(() => undefined);
+    });
+    const smbd = await startSmbd(t, [share('raw', src), share('bind', bindMnt)]);
 
-  const root = await lstat(disks.src, { bigint: true });
-  for (const f of before) {
-    const st = await lstat(join(disks.src, f.path), { bigint: true });
-    const expected = st.dev === root.dev ? st.ino : ((st.dev & M32) << 32n) | (st.ino & M32);
-    t.is(f.internalId, expected, `FileId of ${f.path} (dev ${st.dev}, ino ${st.ino})`);
-  }
-  const [a, b] = disks.colliding;
-  const ids = byPath(before);
-  t.is((await lstat(join(disks.src, a), { bigint: true })).ino, (await lstat(join(disks.src, b), { bigint: true })).ino);
-  t.not(ids.get(a), ids.get(b), 'distinct devices keep raw FileIds apart while nothing moves');
+    const before = await smbd.fileIds('raw');
+    for (const f of before) if (f.listingId !== undefined) t.is(f.listingId, f.internalId, `listing vs internal id of ${f.path}`);
+    const root = await lstat(src, { bigint: true });
+    for (const f of before) {
+      const st = await lstat(join(src, f.path), { bigint: true });
+      const expected = st.dev === root.dev ? st.ino : ((st.dev & M32) << 32n) | (st.ino & M32);
+      t.is(f.internalId, expected, `FileId of ${f.path} (dev ${st.dev}, ino ${st.ino})`);
+    }
+    const ids = byPath(before);
+    t.not(ids.get(a), ids.get(b), 'distinct devices keep raw FileIds apart while nothing moves');
 
-  await disks.swap();
-  await smbd.restart();
-  const after = byPath(await smbd.fileIds('raw'));
-  t.is(after.get('top.txt'), ids.get('top.txt'), 'a file on the share device keeps its FileId');
-  // The damage: each disk's file now carries the FileId the other file had.
-  t.is(after.get(a), ids.get(b), `${a} took the FileId ${b} had`);
-  t.is(after.get(b), ids.get(a), `${b} took the FileId ${a} had`);
-  t.log(`raw share: ${a} ${ids.get(a)} -> ${after.get(a)}, ${b} ${ids.get(b)} -> ${after.get(b)}`);
-});
+    const bind = byPath(await smbd.fileIds('bind'));
+    t.is(bind.get(a), bind.get(b), `bindfs: ${a} and ${b} share FileId ${bind.get(a)}: a client cannot tell them apart`);
 
-serial(`a bindfs share over two disks gives two files one FileId${why}`, async (t) => {
-  const disks = await twoDisks(t);
-  const mnt = await mkdtemp(join(tmpdir(), 'stableid-bindfs-'));
-  await run('bindfs', [disks.src, mnt], { timeout: 30_000 });
-  t.teardown(async () => {
-    await run('fusermount3', ['-u', mnt]).catch(() => run('umount', ['-l', mnt]).catch(() => undefined));
-    await rm(mnt, { recursive: true, force: true });
-  });
-  const smbd = await startSmbd(t, [rawSection('bind', mnt)]);
-  const ids = byPath(await smbd.fileIds('bind'));
-  const [a, b] = disks.colliding;
-  t.truthy(ids.get(a));
-  t.is(ids.get(a), ids.get(b), `${a} and ${b} share FileId ${ids.get(a)}: a client cannot tell them apart`);
-  const all = [...ids.values()];
-  t.true(new Set(all).size < all.length, 'the share has duplicate FileIds');
-});
+    await smbd.stop();
+    await run('fusermount3', ['-u', bindMnt], { timeout: 30_000 });
+    bound = false;
+    await imgs.reattachReversed();
+    await smbd.start();
+    const after = byPath(await smbd.fileIds('raw'));
+    t.is(after.get('top.txt'), ids.get('top.txt'), 'a file on the share device keeps its FileId');
+    // The damage: each disk's file now carries the FileId the other file had.
+    t.is(after.get(a), ids.get(b), `${a} took the FileId ${b} had`);
+    t.is(after.get(b), ids.get(a), `${b} took the FileId ${a} had`);
+    t.log(`raw: ${a} ${ids.get(a)} -> ${after.get(a)}, ${b} ${ids.get(b)} -> ${after.get(b)}; bindfs: both ${bind.get(a)}`);
+  },
+);
