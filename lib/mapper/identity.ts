@@ -21,6 +21,8 @@ export interface Identity {
 }
 
 export interface MountInfo {
+  /** Unique per mount; a new mount of the same device gets a new one. */
+  mountId: string;
   majorMinor: string;
   /** The mount's root inside its filesystem (a btrfs subvolume, a bind-mounted subdirectory). */
   fsRoot: string;
@@ -41,6 +43,7 @@ export function parseMountinfo(text: string): MountInfo[] {
     const dash = f.indexOf('-', 6);
     if (dash < 0 || f.length < dash + 4) continue;
     out.push({
+      mountId: f[0]!,
       majorMinor: f[2]!,
       fsRoot: unescape(f[3]!),
       mountPoint: unescape(f[4]!),

@@ -10,7 +10,8 @@ import type { DeviceRecord, TableData } from '../table/record.js';
 import type { PersistentTable } from '../table/table.js';
 import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
-import { type Identity, identify, type MountInfo, readMountinfo } from './identity.js';
+import { readFile } from 'node:fs/promises';
+import { type Identity, identify, parseMountinfo } from './identity.js';
 import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
@@ -25,6 +26,8 @@ export interface StableMapperOptions {
   log?: (msg: string) => void;
   /** Injected in tests; defaults to reading /proc/self/mountinfo and blkid. */
   identify?: (dev: bigint) => Promise<Identity>;
+  /** How often to look for remounts (ms); default 2000 with the default identify, else off. */
+  remountCheckMs?: number;
 }
 
 export class StableIdMapper implements IdMapper {
@@ -45,11 +48,15 @@ export class StableIdMapper implements IdMapper {
   private savedCount: number;
   private saving: Promise<void> | undefined;
   private warned = false;
-  private mounts: Promise<MountInfo[]> | undefined;
   private readonly log: (msg: string) => void;
   private readonly identifyDev: (dev: bigint) => Promise<Identity>;
   private readonly lock?: ExportLock;
   private closed = false;
+  /** st_dev -> the identity it had when bound, to notice another filesystem taking that st_dev. */
+  private readonly boundIdentity = new Map<bigint, string>();
+  /** /proc/self/mountinfo as last read: re-identify only when it changes. */
+  private lastMountinfo = '';
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(o: StableMapperOptions) {
     this.root = o.root;
@@ -64,9 +71,42 @@ export class StableIdMapper implements IdMapper {
       o.identify ??
       ((dev) => {
         // Re-read mountinfo when an unseen device shows up: mounts change while we run.
-        this.mounts = readMountinfo();
-        return this.mounts.then((mounts) => identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts }));
+        return readFile('/proc/self/mountinfo', 'utf8').then((text) => {
+          this.lastMountinfo = text;
+          return identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) });
+        });
       });
+    const every = o.remountCheckMs ?? (o.identify ? 0 : 2000);
+    if (every > 0) {
+      this.timer = setInterval(() => void this.checkRemounts().catch((err) => this.log(`remount check failed: ${(err as Error).message}`)), every);
+      this.timer.unref();
+    }
+  }
+
+  /**
+   * A st_dev number is only meaningful while its filesystem stays mounted: if
+   * a disk is unmounted and another mounted, the kernel may give the newcomer
+   * the same number (and even the same mount id). When mountinfo changed,
+   * every bound st_dev is identified again (blkid); a binding whose identity
+   * changed is dropped, so the next lookup binds the newcomer by its own
+   * identity. Between the change and this check (2 s), old bindings answer.
+   */
+  async checkRemounts(): Promise<void> {
+    if (this.boundIdentity.size === 0) return;
+    const text = await readFile('/proc/self/mountinfo', 'utf8');
+    if (text === this.lastMountinfo) return;
+    this.lastMountinfo = text;
+    const mounts = parseMountinfo(text);
+    for (const [dev, was] of this.boundIdentity) {
+      const now = (await identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts })).identity;
+      if (now === was) continue;
+      this.boundIdentity.delete(dev);
+      this.bound.delete(dev);
+      for (const [idx, d] of this.boundTo) if (d === dev) this.boundTo.delete(idx);
+      this.hot0.delete(dev);
+      this.hotHi.delete(dev);
+      this.log(`st_dev ${dev} now holds ${now} (was ${was}); its files are identified again`);
+    }
   }
 
   /** Table contents (read-only view) for `table show`. */
@@ -103,6 +143,7 @@ export class StableIdMapper implements IdMapper {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.timer);
     await this.saving?.catch(() => undefined);
     await this.lock?.release();
   }
@@ -155,9 +196,16 @@ export class StableIdMapper implements IdMapper {
         const n = this.data.prefixes.length;
         this.saving = this.table
           .save(this.data)
-          .then(() => {
-            this.savedCount = Math.max(this.savedCount, n);
-          })
+          .then(
+            () => {
+              this.savedCount = Math.max(this.savedCount, n);
+            },
+            (err: Error) => {
+              // Nothing is rolled back: the prefix stays reserved in memory and the next allocation retries the write.
+              this.log(`cannot store the id table in ${this.table.where}: ${err.message}; files that need a new id prefix fail until it can`);
+              throw err;
+            },
+          )
           .finally(() => (this.saving = undefined));
       }
       await this.saving;
@@ -177,6 +225,7 @@ export class StableIdMapper implements IdMapper {
 
   private async bind(dev: bigint): Promise<number> {
     let id = await this.identifyDev(dev);
+    this.boundIdentity.set(dev, id.identity);
     const devices = this.data.devices;
     let idx = devices.findIndex((d) => d.identity === id.identity);
     if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {

@@ -3,7 +3,7 @@
 // test time into a cache directory (never committed). One base initramfs per
 // kernel version; each run appends a small cpio holding that run's script
 // (the kernel unpacks concatenated archives in order).
-import { copyFile, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, which } from '../helpers/exec.js';
@@ -56,8 +56,7 @@ async function build(): Promise<Gate> {
   const qemu = await which('qemu-system-x86_64');
   if (!qemu) return { ok: false, reason: `qemu-system-x86_64 not found: ${FIX}` };
   const busybox = (await which('busybox')) ?? '/bin/busybox';
-  const bb = await run('file', ['-L', busybox]).catch(() => undefined);
-  if (!bb || !/statically linked/.test(bb.stdout.toString())) return { ok: false, reason: `no static busybox at ${busybox}: ${FIX}` };
+  if (!(await isStaticElf(busybox))) return { ok: false, reason: `${busybox} is not a static busybox: ${FIX}` };
   const modinfo = await which('modinfo');
   if (!modinfo) return { ok: false, reason: `modinfo not found: ${FIX}` };
   const kernelVersion = await findKernel();
@@ -116,6 +115,17 @@ async function moduleOrder(modinfo: string, version: string): Promise<string[]> 
   }
   for (const m of WANTED) await add(m);
   return files;
+}
+
+/** A static ELF has no PT_INTERP program header (the guest has no dynamic loader). */
+async function isStaticElf(path: string): Promise<boolean> {
+  const buf = await readFile(path).catch(() => undefined);
+  if (!buf || buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46 || buf[4] !== 2) return false; // ELF64 only
+  const phoff = Number(buf.readBigUInt64LE(0x20));
+  const size = buf.readUInt16LE(0x36);
+  const count = buf.readUInt16LE(0x38);
+  for (let i = 0; i < count; i++) if (buf.readUInt32LE(phoff + i * size) === 3 /* PT_INTERP */) return false;
+  return true;
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -71,3 +71,19 @@ loopTest(`equal st_ino on two devices gives two ids, stable across reopen and re
   t.true(kinds.some((k: string) => /^uuid uuid:ext4:[0-9a-f-]{36}$/.test(k)), kinds.join(', '));
   t.true(kinds.some((k: string) => /^uuid uuid:xfs:[0-9a-f-]{36}$/.test(k)), kinds.join(', '));
 });
+
+loopTest(`disks re-attached in the other order while the mapper runs keep their ids${why}`, async (t) => {
+  const { src, stateDir } = await exportDir(t);
+  const imgs = await loopImages(t, src, ['ext4', 'xfs']);
+  const logs: string[] = [];
+  const m = await openMapper({ root: src, stateDir, log: (s) => logs.push(s) });
+  t.teardown(() => m.close());
+  const first = { ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) };
+  const before = (await stat(imgs.collidingFiles.ext4, { bigint: true })).dev;
+  await imgs.reattachReversed();
+  t.is((await stat(imgs.collidingFiles.xfs, { bigint: true })).dev, before, 'xfs now has the st_dev ext4 had');
+  // What the mapper's 2 s timer does; called directly so the test does not sleep.
+  await m.checkRemounts();
+  t.regex(logs.join('\n'), /now holds uuid:/);
+  t.deepEqual({ ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) }, first);
+});

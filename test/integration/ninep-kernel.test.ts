@@ -41,6 +41,10 @@ mv /mnt/xfs/new.txt /mnt/xfs/newdir/renamed.txt || echo @@FAIL rename
 rm /mnt/ext4/gone || echo @@FAIL unlink
 rm /mnt/xfs/newdir/f || echo @@FAIL unlink2
 ln -s target /mnt/sym || echo @@FAIL symlink
+chmod 600 /mnt/xfs/newdir/renamed.txt || echo @@FAIL chmod
+touch -d '2001-09-09 01:46:40' /mnt/top.txt || echo @@FAIL touch
+cp /mnt/ext4/gone2 /mnt/xfs/copied || echo @@FAIL copy
+mv /mnt/ext4/gone2 /mnt/xfs/moved-across || echo @@FAIL mv-across-filesystems
 echo "@@READ $(cat /mnt/xfs/newdir/renamed.txt)"
 sync
 umount /mnt || echo @@FAIL umount
@@ -48,6 +52,7 @@ echo @@PHASE1
 n=0
 until ${mount('loose')} 2>/dev/null; do n=$((n+1)); [ $n -gt 120 ] && { echo @@REMOUNT-FAILED; exit 1; }; sleep 0.5; done
 ${stats('2')}
+echo "@@MTIME $(stat -c %Y /mnt/top.txt)"
 echo more >> /mnt/top.txt
 echo "@@LOOSE $(cat /mnt/top.txt | tr '\\n' ' ') $(stat -c %i /mnt/top.txt)"
 umount /mnt
@@ -72,6 +77,7 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
   await writeFile(join(src, 'top.txt'), 'top\n');
   await writeFile(join(src, 'ext4/f2'), 'a2');
   await writeFile(join(src, 'ext4/gone'), 'deleted by the guest');
+  await writeFile(join(src, 'ext4/gone2'), 'moved to the other filesystem');
   // The premise: equal inode numbers on the two filesystems.
   t.is((await lstat(imgs.collidingFiles.ext4, { bigint: true })).ino, (await lstat(imgs.collidingFiles.xfs, { bigint: true })).ino);
 
@@ -115,13 +121,14 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
   }
   t.not(expected.get('ext4/same-ino.txt'), expected.get('xfs/same-ino.txt'), 'colliding inodes got two ids');
   t.deepEqual([imgs.devices.ext4, imgs.devices.xfs], [devsBefore.xfs, devsBefore.ext4], 'the loop devices were swapped between phases');
-  t.regex(text, /^@@LS ext4 \. \.\. f2 gone lost\+found same-ino\.txt $/m);
+  t.regex(text, /^@@LS ext4 \. \.\. f2 gone gone2 lost\+found same-ino\.txt $/m);
   t.regex(text, /^@@LS root \. \.\. ext4 top\.txt xfs $/m);
   const dd = /^@@DOTDOT (\d+)$/m.exec(text);
   t.is(BigInt(dd![1]!) - 2n, expected.get('.')!, 'xfs/.. is the export root');
   // ls -i in the guest shows the same id.
   t.regex(text, new RegExp(`^@@LSI xfs .*\\b${expected.get('xfs/same-ino.txt')! + 2n} same-ino\\.txt\\b`, 'm'));
   t.regex(text, /^@@READ written from the guest$/m);
+  t.regex(text, /^@@MTIME 1000000000$/m, 'touch -d set the time, seen after the restart');
   t.regex(text, new RegExp(`^@@LOOSE top more +${expected.get('top.txt')! + 2n}$`, 'm'));
 
   // What the guest did, seen in the source directory.
@@ -131,4 +138,8 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
   await t.throwsAsync(lstat(join(src, 'xfs/newdir/f')), { code: 'ENOENT' });
   t.is(await readlink(join(src, 'sym')), 'target');
   t.is(await readFile(join(src, 'top.txt'), 'utf8'), 'top\nmore\n');
+  t.is((await lstat(join(src, 'xfs/newdir/renamed.txt'))).mode & 0o777, 0o600);
+  t.is(await readFile(join(src, 'xfs/copied'), 'utf8'), 'moved to the other filesystem');
+  t.is(await readFile(join(src, 'xfs/moved-across'), 'utf8'), 'moved to the other filesystem');
+  await t.throwsAsync(lstat(join(src, 'ext4/gone2')), { code: 'ENOENT' });
 });

@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { composeId } from '../../mapper/mapper.js';
 import { inspectExport, liveDevices } from '../../mapper/inspect.js';
 import { DEFAULT_STATE_DIR, stateFileFor } from '../../mapper/open.js';
-import { isLocked } from '../../table/lock.js';
+import { type ExportLock, ExportLockedError, lockExport } from '../../table/lock.js';
 import { applyRepair, planRepair } from '../../table/repair.js';
 import { StateFileStore } from '../../table/state-file-store.js';
 import { encodeBody, encodeChunks } from '../../table/record.js';
@@ -79,8 +79,22 @@ type RepairArgs = Common & { from?: string; reserve?: number; yes?: boolean; 'st
 async function repair(ctx: Context, a: RepairArgs): Promise<void> {
   const root = await rootOf(a.src);
   const st = await stat(root, { bigint: true });
-  const held = await isLocked(st.dev, st.ino);
-  if (held) throw new UsageError(`${root} is served now by ${held}; stop it before repairing its table`, 1);
+  // Hold the export's lock while repairing, so no server starts on a half-repaired table.
+  let lock: ExportLock;
+  try {
+    lock = await lockExport(root, st.dev, st.ino);
+  } catch (err) {
+    if (err instanceof ExportLockedError) throw new UsageError(`${root} is served now by ${err.holder}; stop it before repairing its table`, 1);
+    throw err;
+  }
+  try {
+    await repairLocked(ctx, a, root);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function repairLocked(ctx: Context, a: RepairArgs, root: string): Promise<void> {
   const plan = await planRepair({ root, stateFile: stateFileFor(root, a['state-dir']), from: a.from, reserve: a.reserve, startOver: a['start-over'] });
   const lines = [`table of ${root}:`];
   for (const f of plan.found) lines.push(`  ${f.status.padEnd(12)} ${f.where}${f.generation !== undefined ? `, generation ${f.generation}` : ''}${f.prefixes !== undefined ? `, ${f.prefixes} prefixes` : ''}: ${f.detail}`);
