@@ -7,63 +7,27 @@
 // flight as the kernel's readahead does; and walk+getattr (+clunk)
 // operations per second from our test client with 16 requests in flight. Prints one JSON line per result, then a ratio table.
 // NINEP_BENCH_MIB shrinks the file (default 1024); NINEP_BENCH_SECONDS the op runs.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as M from '../../../lib/ninep/messages.js';
-import { run, which } from '../../helpers/exec.js';
+import { run as exec, which } from '../../helpers/exec.js';
 import { NinepClient } from '../../helpers/ninep-client.js';
+import { DIOD_MISSING, median, ratioTable, type Result, startPeers } from './ninep-peers.js';
 
 const MIB = Number(process.env.NINEP_BENCH_MIB ?? 1024);
 const SECONDS = Number(process.env.NINEP_BENCH_SECONDS ?? 3);
 const REPEAT = 3;
 const FILES = 200;
 
-interface Result { bench: string; server: string; metric: string; value: number; unit: string; runs: number[] }
-
-const results: Result[] = [];
+let results: Result[] = [];
+const direct = Boolean(process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]);
 function report(r: Result): void {
   results.push(r);
-  console.log(JSON.stringify(r));
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`${what} exited with ${child.exitCode}`);
-    const ok = await NinepClient.connect(`tcp:127.0.0.1:${port}`).then((c) => (c.close(), true), () => false);
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${what} did not listen on ${port}`);
-}
-
-async function makeData(src: string): Promise<void> {
-  const f = await open(join(src, 'big.bin'), 'w');
-  const chunk = Buffer.alloc(1 << 20);
-  for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 7919) & 0xff;
-  for (let i = 0; i < MIB; i++) await f.write(chunk);
-  await f.close();
-  await mkdir(join(src, 'd1/d2'), { recursive: true });
-  for (let i = 0; i < FILES; i++) await (await open(join(src, 'd1/d2', `f${i}`), 'w')).close();
+  if (direct) console.log(JSON.stringify(r));
 }
 
 async function readThroughput(server: string, port: number, src: string, msize: number): Promise<void> {
   const diodcat = (await which('diodcat'))!;
-  const cat = (sink: string) => run('sh', ['-c', `"${diodcat}" -s 127.0.0.1:${port} -a "${src}" -m ${msize} -t 600 big.bin ${sink}`], { timeoutMs: 600_000 });
+  const cat = (sink: string) => exec('sh', ['-c', `"${diodcat}" -s 127.0.0.1:${port} -a "${src}" -m ${msize} -t 600 big.bin ${sink}`], { timeoutMs: 600_000 });
   // Warm the page cache (we measure the servers, not the disk) and check the length once.
   const check = await cat('| wc -c');
   const bytes = Number(check.stdout.toString().trim());
@@ -109,7 +73,7 @@ async function pipelinedRead(server: string, port: number, src: string): Promise
   for (let i = 0; i < REPEAT; i++) runs.push(await once());
   c.close();
   report({ bench: `read ${MIB} MiB (test client, 4 reads in flight, msize 1 MiB asked)`, server, metric: 'throughput', value: median(runs), unit: 'MiB/s', runs });
-  console.log(JSON.stringify({ server, negotiatedMsize: c.msize }));
+  if (direct) console.log(JSON.stringify({ server, negotiatedMsize: c.msize }));
 }
 
 async function walkGetattr(server: string, port: number, src: string): Promise<void> {
@@ -139,46 +103,32 @@ async function walkGetattr(server: string, port: number, src: string): Promise<v
   report({ bench: 'walk(3 names)+getattr+clunk, 16 in flight', server, metric: 'ops', value: median(runs), unit: 'ops/s', runs });
 }
 
-export async function main(): Promise<void> {
-  const diod = await which('diod');
-  if (!diod || !(await which('diodcat'))) {
-    console.log(JSON.stringify({ bench: 'ninep-vs-diod', skipped: 'diod is not installed (apt-get install diod; .ci/deps.d/ninep.txt)' }));
-    return;
-  }
-  const base = await mkdtemp(join(tmpdir(), 'stableid-bench-9p-'));
-  const src = join(base, 'src');
-  await mkdir(src);
-  const children: ChildProcess[] = [];
+/** Runs every workload on both servers; the bench runner imports this. */
+export async function run(): Promise<Result[]> {
+  results = [];
+  if (!(await which('diodcat'))) return skip();
+  const peers = await startPeers(MIB, FILES);
+  if (!peers) return skip();
   try {
-    await makeData(src);
-    const ourPort = await freePort();
-    const bin = fileURLToPath(new URL('../../../../bin/stableid', import.meta.url));
-    const ours = spawn(process.execPath, [bin, 'serve-9p', src, '--listen', `tcp:127.0.0.1:${ourPort}`, '--state-dir', join(base, 'state')], { stdio: 'ignore' });
-    children.push(ours);
-    await waitForPort(ourPort, ours, 'stableid serve-9p');
-    const diodPort = await freePort();
-    const peer = spawn(diod, ['-f', '-n', '-l', `127.0.0.1:${diodPort}`, '-e', src], { stdio: 'ignore' });
-    children.push(peer);
-    await waitForPort(diodPort, peer, 'diod');
-
-    for (const [name, port] of [['stableid', ourPort], ['diod', diodPort]] as const) {
-      await readThroughput(name, port, src, 65536);
-      await readThroughput(name, port, src, 1 << 20);
-      await pipelinedRead(name, port, src);
-      await walkGetattr(name, port, src);
+    for (const name of ['stableid', 'diod'] as const) {
+      const port = peers.ports[name];
+      await readThroughput(name, port, peers.src, 65536);
+      await readThroughput(name, port, peers.src, 1 << 20);
+      await pipelinedRead(name, port, peers.src);
+      await walkGetattr(name, port, peers.src);
     }
-    console.log('\n| workload | stableid | diod | stableid / diod |\n|---|---|---|---|');
-    for (const bench of new Set(results.map((r) => r.bench))) {
-      const a = results.find((r) => r.bench === bench && r.server === 'stableid')!;
-      const b = results.find((r) => r.bench === bench && r.server === 'diod')!;
-      console.log(`| ${bench} | ${a.value.toFixed(0)} ${a.unit} | ${b.value.toFixed(0)} ${b.unit} | ${(a.value / b.value).toFixed(2)}x |`);
-    }
+    return results;
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
-    await rm(base, { recursive: true, force: true });
+    await peers.stop();
   }
 }
 
-// Run when executed directly (node dist/test/bench/e2e/ninep-vs-diod.bench.js) or imported by run.js.
-await main();
+function skip(): Result[] {
+  console.log(JSON.stringify({ bench: 'ninep-vs-diod', skipped: DIOD_MISSING }));
+  return [];
+}
+
+export default run;
+
+// `node dist/test/bench/e2e/ninep-vs-diod.bench.js` prints JSON lines and the ratio table.
+if (direct) console.log(`\n${ratioTable(await run())}`);
