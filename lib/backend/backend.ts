@@ -85,6 +85,13 @@ export interface Backend {
   /** Append-mode handles ignore position, as pwrite(2) does on O_APPEND. */
   fsync(fh: Handle, datasync: boolean): Promise<void>;
   release(fh: Handle): Promise<void>;
+  /**
+   * Optional: the OS file descriptor behind an open handle, valid until
+   * release(). A front-end may then read and write it directly (FUSE does, on
+   * libfuse's threads), bypassing read()/write(); the backend must not need
+   * to see that data.
+   */
+  fd?(fh: Handle): number | undefined;
   /** Every entry except '.' and '..', with attributes (readdirplus-ready). */
   readdir(path: string): Promise<DirEntry[]>;
   statfs(path: string): Promise<StatFs>;

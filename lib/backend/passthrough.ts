@@ -2,7 +2,6 @@
 // or two syscalls on SRC and reports the stable id.
 import { constants as C, type BigIntStats } from 'node:fs';
 import { access, chmod, link, lchown, lstat, mkdir, open, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, type FileHandle } from 'node:fs/promises';
-import * as xattr from 'fs-xattr';
 import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
@@ -55,10 +54,10 @@ export class PassthroughBackend implements Backend {
   }
 
   /**
-   * chmod(2), truncate(2) and fs-xattr's calls follow a final symlink, which
-   * could point out of the export: refuse them on symlinks as Linux refuses
-   * user xattrs on symlinks (a check, then the call: only a writer on the
-   * source itself could swap the file in between).
+   * chmod(2) and truncate(2) follow a final symlink, which could point out
+   * of the export: refuse them on symlinks (a check, then the call: only a
+   * writer on the source itself could swap the file in between). The xattr
+   * calls need no check: they use the l* syscalls.
    */
   private async notSymlink(abs: string, code: 'EPERM' | 'ENODATA' | 'EOPNOTSUPP'): Promise<void> {
     if ((await lstat(abs)).isSymbolicLink()) throw new FsError(code, `${abs} is a symlink: not followed`);
@@ -201,6 +200,10 @@ export class PassthroughBackend implements Backend {
     await (datasync ? h.datasync() : h.sync());
   }
 
+  fd(fh: Handle): number | undefined {
+    return this.handles.get(fh)?.fd;
+  }
+
   async release(fh: Handle): Promise<void> {
     const h = this.handle(fh);
     this.handles.delete(fh);
@@ -234,41 +237,27 @@ export class PassthroughBackend implements Backend {
     await access(this.abs(path), mask);
   }
 
+  // The l*xattr calls (lib/sys) never follow symlinks, so a symlink in the
+  // export cannot expose or change its target's attributes; one syscall each,
+  // with no lstat first (ls -l asks for two or more xattrs per file).
   async getxattr(path: string, name: string): Promise<Buffer> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('ENODATA', `${name} is reserved`);
-    const abs = this.abs(path);
-    await this.notSymlink(abs, 'ENODATA');
-    return xattr.getAttribute(abs, name);
+    return sys.lgetxattr(this.abs(path), name);
   }
 
   async listxattr(path: string): Promise<string[]> {
-    const abs = this.abs(path);
-    if ((await lstat(abs)).isSymbolicLink()) return [];
-    const names = await xattr.listAttributes(abs);
+    const names = await sys.llistxattr(this.abs(path));
     return names.filter((n) => !this.mapper.isReservedXattr(n));
   }
 
   async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
-    const abs = this.abs(path);
-    await this.notSymlink(abs, 'EPERM');
-    if (flags & (XATTR_CREATE | XATTR_REPLACE)) {
-      // fs-xattr has no flags argument: check, then set (racy only against a concurrent writer of the same name).
-      const exists = await xattr.getAttribute(abs, name).then(
-        () => true,
-        (err: unknown) => (isCode(err, 'ENODATA') ? false : Promise.reject(err)),
-      );
-      if (flags & XATTR_CREATE && exists) throw new FsError('EEXIST', `${name} exists`);
-      if (flags & XATTR_REPLACE && !exists) throw new FsError('ENODATA', `${name} does not exist`);
-    }
-    await xattr.setAttribute(abs, name, value);
+    await sys.lsetxattr(this.abs(path), name, value, flags & (XATTR_CREATE | XATTR_REPLACE));
   }
 
   async removexattr(path: string, name: string): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
-    const abs = this.abs(path);
-    await this.notSymlink(abs, 'EPERM');
-    await xattr.removeAttribute(abs, name);
+    await sys.lremovexattr(this.abs(path), name);
   }
 }
 

@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Backend } from '../backend/backend.js';
+import { isCode } from '../errno.js';
 import { FSTYPE, mountAt } from './mountinfo.js';
 import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
 import { FuseOps } from './ops.js';
@@ -46,7 +47,7 @@ export class FuseMount {
     private readonly opts: StartOptions,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.ops = new FuseOps({ backend: opts.backend, native, rootId: opts.rootId, cache: opts.options.cache, warn: opts.warn });
+    this.ops = new FuseOps({ backend: opts.backend, native, rootId: opts.rootId, cache: opts.options.cache, directIo: opts.options.threads > 1, warn: opts.warn });
   }
 
   static async start(opts: StartOptions): Promise<FuseMount> {
@@ -56,7 +57,7 @@ export class FuseMount {
     m.session = nat.mount(
       opts.mountpoint,
       fuseArgs(o),
-      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0 },
+      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, threads: o.threads },
       m.dispatch,
     );
     const entry = await mountAt(opts.mountpoint).catch(() => undefined);
@@ -105,9 +106,23 @@ export class FuseMount {
     // A client still holds files open on the detached mount: end it for them.
     if (this.connection !== undefined) {
       this.opts.warn?.(`${this.opts.mountpoint} still in use after ${grace} ms: aborting the FUSE connection`);
-      await writeFile(`/sys/fs/fuse/connections/${this.connection}/abort`, '1').catch((err: Error) => this.opts.warn?.(`could not abort the FUSE connection: ${err.message}`));
+      await abortConnection(this.connection).catch((err: Error) => this.opts.warn?.(`could not abort the FUSE connection: ${err.message}`));
     }
     return this.ended;
+  }
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/** Writes 1 to fusectl's abort file, mounting fusectl first if nobody has (minimal containers, some VMs). */
+export async function abortConnection(connection: number): Promise<void> {
+  const abort = `${FUSECTL}/${connection}/abort`;
+  try {
+    await writeFile(abort, '1');
+  } catch (err) {
+    if (!isCode(err, 'ENOENT') || (await mountAt(FUSECTL))) throw err;
+    await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL], { timeout: 10_000 });
+    await writeFile(abort, '1');
   }
 }
 

@@ -42,11 +42,15 @@ export interface SessionConfig {
   maxBackground: number;
   /** 1 to ask for the kernel's writeback cache. */
   writeback: number;
+  /** > 1: libfuse's multi-threaded loop (direct-fd reads and writes run on its workers). */
+  threads: number;
 }
 
 /** replyOpen/replyCreate flags. */
 export const OPEN_KEEP_CACHE = 1;
 export const OPEN_DIRECT_IO = 2;
+/** The handle is an OS fd: the addon serves READ and WRITE on it itself (pread/pwrite, splice). */
+export const OPEN_FD = 8;
 
 // FUSE_SET_ATTR_* (fuse_lowlevel.h)
 export const SET_MODE = 1 << 0;

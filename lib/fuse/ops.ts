@@ -13,7 +13,7 @@ import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
 import { DirHandles, type Listing } from './dir-handles.js';
 import {
-  type Native, OPEN_DIRECT_IO, OPEN_KEEP_CACHE, Op, type Req,
+  type Native, OPEN_DIRECT_IO, OPEN_FD, OPEN_KEEP_CACHE, Op, type Req,
   SET_ATIME, SET_ATIME_NOW, SET_GID, SET_MODE, SET_MTIME, SET_MTIME_NOW, SET_SIZE, SET_UID,
 } from './native.js';
 import { type Node, Nodes, ROOT_NODE_ID } from './nodes.js';
@@ -30,6 +30,8 @@ export interface OpsOptions {
   rootId: bigint;
   /** auto: keep it while mtime and size are unchanged (default). never: direct I/O. */
   cache?: CacheMode;
+  /** Let the addon serve reads and writes on the backend's fds (default true). */
+  directIo?: boolean;
   /** One line for the operator about a refused request the client cannot explain. */
   warn?: (msg: string) => void;
 }
@@ -42,6 +44,7 @@ export class FuseOps {
   private readonly backend: Backend;
   private readonly native: Native;
   private readonly cache: CacheMode;
+  private readonly directIo: boolean;
   private readonly warn: (msg: string) => void;
   private readonly dirs = new DirHandles();
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
@@ -53,6 +56,7 @@ export class FuseOps {
     this.native = answerOnce(opts.native, this.answered);
     this.nodes = new Nodes(opts.rootId);
     this.cache = opts.cache ?? 'auto';
+    this.directIo = opts.directIo ?? true;
     this.warn = opts.warn ?? (() => {});
     this.table = this.ops();
   }
@@ -73,7 +77,7 @@ export class FuseOps {
       done?.();
       return;
     }
-    if (trace.enabled) trace('op %d ino %s %o %o', op, ino, a, typeof b === 'object' ? '<data>' : b);
+    if (trace.enabled) trace('op %d ino %s a=%s b=%s', op, ino, show(a), show(b));
     fn(req, ino, a, b, c, d)
       .catch((err: unknown) => {
         if (trace.enabled) trace('op %d ino %s failed: %s', op, ino, (err as Error)?.message);
@@ -98,8 +102,13 @@ export class FuseOps {
     if (this.native.replyEntry(req, attrBuffer(attr)) === 0) this.nodes.lookedUp(parent, name, attr.ino);
   }
 
-  private openFlags(node: Node, attr: Attr | undefined): number {
-    if (this.cache === 'never') return OPEN_DIRECT_IO;
+  /** Direct-fd handles: the addon reads and writes the fd itself when the handle is the fd (the addon passes the handle back unchanged). */
+  private fdFlag(fh: number): number {
+    return this.directIo && this.backend.fd?.(fh) === fh ? OPEN_FD : 0;
+  }
+
+  private openFlags(node: Node, attr: Attr | undefined, flags: number): number {
+    if (this.cache === 'never' || flags & C.O_DIRECT) return OPEN_DIRECT_IO;
     if (this.cache === 'always') return OPEN_KEEP_CACHE;
     if (!attr) return 0;
     const stamp = `${attr.mtimeNs}:${attr.size}`;
@@ -183,10 +192,10 @@ export class FuseOps {
       [Op.OPEN]: async (req, ino, flags) => {
         const node = nodes.get(ino);
         const path = nodes.path(node);
-        const fh = await be.open(path, flags as number);
+        const fh = await be.open(path, sourceFlags(flags as number));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(path).catch(() => undefined);
-        if (nat.replyOpen(req, fh, this.openFlags(node, attr)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
+        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
       },
       [Op.READ]: async (req, _ino, fh, size, off) => {
         nat.replyBuf(req, await be.read(fh as number, size as number, off as bigint));
@@ -251,7 +260,7 @@ export class FuseOps {
       },
       [Op.CREATE]: async (req, ino, name, mode, flags) => {
         const parent = nodes.get(ino);
-        const { fh, attr } = await be.create(nodes.path(parent), name as string, flags as number, mode as number, this.caller(req));
+        const { fh, attr } = await be.create(nodes.path(parent), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
         try {
           checkId(attr.ino);
         } catch (err) {
@@ -259,7 +268,7 @@ export class FuseOps {
           throw err;
         }
         const node = nodes.lookedUp(parent, name as string, attr.ino, 0);
-        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr));
+        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh));
         if (rc === 0) node.lookups += 1;
         else await be.release(fh).catch(() => {});
       },
@@ -309,6 +318,20 @@ export class FuseOps {
     usable.forEach((e, i) => writeAttr(attrs, (i + 2) * ATTR_SIZE, e.attr));
     return { names, ids, attrs };
   }
+}
+
+/** Trace formatting: buffers by size only. */
+function show(v: unknown): string {
+  return Buffer.isBuffer(v) ? `<${v.length} bytes>` : String(v);
+}
+
+/**
+ * Open flags for the source file. O_DIRECT stays on the FUSE side (the
+ * handle is answered with direct_io, so the kernel bypasses its cache): on
+ * the source it would demand aligned buffers Node does not give.
+ */
+function sourceFlags(flags: number): number {
+  return flags & ~C.O_DIRECT;
 }
 
 /** FUSE reserves node id 0 (no entry) and 1 (the root): a file with such an id cannot be shown. */

@@ -16,6 +16,12 @@ export interface MountOptions {
   nonempty: boolean;
   allowOther: boolean;
   readOnly: boolean;
+  /**
+   * Idle worker threads of libfuse's loop. Above 1, reads and writes on open
+   * files are served by the addon on these threads (pread/pwrite on the
+   * source fd) without a trip through JS; 1 sends everything through JS.
+   */
+  threads: number;
 }
 
 /** libfuse's ceiling for one request's payload (FUSE_MAX_MAX_PAGES * 4 KiB). */
@@ -62,6 +68,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     nonempty: false,
     allowOther: false,
     readOnly: false,
+    threads: 4,
   };
   let defaultPermissions: boolean | undefined;
   let fsname = src;
@@ -82,6 +89,12 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
         const n = Number(value);
         if (!Number.isInteger(n) || n < 4096) throw new OptionError(`-o max_write= needs a byte count >= 4096, got ${JSON.stringify(value ?? '')}`);
         opts.maxWrite = Math.min(n, MAX_WRITE);
+        break;
+      }
+      case 'threads': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 1 || n > 64) throw new OptionError(`-o threads= needs a count from 1 to 64, got ${JSON.stringify(value ?? '')}`);
+        opts.threads = n;
         break;
       }
       case 'fsname': fsname = value ?? ''; break;

@@ -21,6 +21,8 @@ export interface Identity {
 }
 
 export interface MountInfo {
+  /** Unique per mount; a new mount of the same device gets a new one. */
+  mountId: string;
   majorMinor: string;
   /** The mount's root inside its filesystem (a btrfs subvolume, a bind-mounted subdirectory). */
   fsRoot: string;
@@ -41,6 +43,7 @@ export function parseMountinfo(text: string): MountInfo[] {
     const dash = f.indexOf('-', 6);
     if (dash < 0 || f.length < dash + 4) continue;
     out.push({
+      mountId: f[0]!,
       majorMinor: f[2]!,
       fsRoot: unescape(f[3]!),
       mountPoint: unescape(f[4]!),
@@ -54,8 +57,8 @@ export function parseMountinfo(text: string): MountInfo[] {
 
 /** glibc's gnu_dev_major/minor on the st_dev Node reports. */
 export function majorMinor(dev: bigint): string {
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
   return `${major}:${minor}`;
 }
 

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { debuglog } from 'node:util';
 import { fingerprint } from '../table/checksum.js';
 import { lockExport } from '../table/lock.js';
+import { TableCorruptError } from '../table/record.js';
 import { PersistentTable } from '../table/table.js';
 import { StableIdMapper } from './stable-mapper.js';
 
@@ -41,10 +42,20 @@ export async function openMapper(opts: OpenMapperOptions): Promise<StableIdMappe
   try {
     const table = new PersistentTable({ root, stateFile: stateFileFor(root, opts.stateDir), log });
     const data = await table.load();
-    log(`stableid: table of ${root}: ${data.prefixes.length} prefixes from ${table.source}; new prefixes go to ${table.where}${table.modeReason ? ` (${table.modeReason})` : ''}`);
+    log(`table of ${root}: ${data.prefixes.length} prefixes from ${table.source}; new prefixes go to ${table.where}${table.modeReason ? ` (${table.modeReason})` : ''}`);
     return new StableIdMapper({ root, rootDev: st.dev, table, data, lock, log });
   } catch (err) {
     await lock.release();
-    throw err;
+    throw withRepairHint(err, root);
   }
+}
+
+/** A damaged table's message, plus what to do about it. */
+export function withRepairHint(err: unknown, root: string): unknown {
+  if (!(err instanceof TableCorruptError)) return err;
+  return new TableCorruptError(
+    err.where,
+    `${err.reason}. stableid will not start from a damaged table (it could hand an id to a second file). ` +
+      `See \`stableid table verify ${root}\`, then \`stableid table repair ${root}\` (restores the newest intact generation or a backup, never an empty table)`,
+  );
 }

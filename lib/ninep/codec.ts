@@ -2,6 +2,7 @@
 // (messages.ts). Encoding sizes the frame first and writes it in one buffer.
 import { debuglog } from 'node:util';
 import { byType, HEADER_SIZE, type MsgDef, type ValueOf } from './messages.js';
+import { data } from './types.js';
 import { Reader, Writer } from './wire.js';
 
 export const trace = debuglog('stableid:9p');
@@ -30,6 +31,28 @@ export function encode<D extends MsgDef>(def: D, tag: number, value: ValueOf<D['
   w.u16(tag);
   for (const [name, t] of def.order) t.write(w, v[name]);
   return w.buf;
+}
+
+/**
+ * As encode(), but a trailing `data` field (Rread, Rreaddir) is not copied:
+ * the result is [everything up to its count, the payload itself], for a
+ * vectored socket write. Copying each 1 MiB Rread payload into a frame
+ * buffer cost a fifth of the server's time in a read benchmark.
+ */
+export function encodeParts<D extends MsgDef>(def: D, tag: number, value: ValueOf<D['fields']>): Buffer[] {
+  const last = def.order.at(-1);
+  if (!last || last[1] !== data) return [encode(def, tag, value)];
+  const v = value as AnyValue;
+  const payload = v[last[0]] as Buffer;
+  let size = HEADER_SIZE;
+  for (const [name, t] of def.order) size += t.size(v[name]);
+  const w = new Writer(Buffer.allocUnsafe(size - payload.length));
+  w.u32(size);
+  w.u8(def.type);
+  w.u16(tag);
+  for (const [name, t] of def.order.slice(0, -1)) t.write(w, v[name]);
+  w.u32(payload.length);
+  return payload.length ? [w.buf, payload] : [w.buf];
 }
 
 export interface Frame {

@@ -2,7 +2,7 @@
 // from a Backend. Independent of FUSE: the FUSE mount command and
 // `stableid serve-9p` both call it with their backend.
 import { lstat, unlink } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Backend } from '../backend/backend.js';
 import { isCode } from '../errno.js';
 import { DEFAULT_LISTEN, formatListen, type ListenAddr, ListenError, parseListen } from './listen.js';
@@ -76,13 +76,25 @@ async function listenOn(server: Server, addr: ListenAddr): Promise<ListenAddr> {
   return addr.kind === 'tcp' && bound && typeof bound === 'object' ? { ...addr, port: bound.port } : addr;
 }
 
-/** A socket file left by a killed server blocks listen(); anything else at that path is not ours to remove. */
+/**
+ * A socket file left by a killed server blocks listen(): remove it, but only
+ * when nothing answers on it (a live server's socket is refused, not stolen)
+ * and only if it is a socket (anything else at that path is not ours).
+ */
 async function removeStaleSocket(path: string): Promise<void> {
   try {
-    if ((await lstat(path)).isSocket()) await unlink(path);
+    if (!(await lstat(path)).isSocket()) return; // listen() then fails with EADDRINUSE, naming the path
   } catch (err) {
-    if (!isCode(err, 'ENOENT')) throw err;
+    if (isCode(err, 'ENOENT')) return;
+    throw err;
   }
+  const live = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+  if (live) throw new ListenError(`cannot listen on unix:${path}: another server is listening there`);
+  await unlink(path);
 }
 
 function closeServer(server: Server, addr: ListenAddr): Promise<void> {

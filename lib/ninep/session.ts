@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../backend/backend.js';
 import { errnos, toErrno } from '../errno.js';
-import { DecodeError, decode, encode, show, trace } from './codec.js';
+import { DecodeError, decode, encode, encodeParts, show, trace } from './codec.js';
 import type { Ctx } from './context.js';
 import { FidTable } from './fids.js';
 import { releaseFid } from './handlers-io.js';
@@ -146,16 +146,23 @@ export class Session {
 
   private reply(tag: number, def: M.MsgDef, value: Record<string, unknown>): void {
     if (this.socket.destroyed) return;
-    let frame: Buffer;
+    let parts: Buffer[];
     try {
-      frame = encode(def, tag, value as never);
+      parts = encodeParts(def, tag, value as never);
     } catch (err) {
       // A bug of ours (a value the wire cannot carry): log it, answer EIO.
       this.opts.log(`9p ${this.name}: cannot encode ${def.name}: ${(err as Error).stack}`);
-      frame = encode(M.Rlerror, tag, { ecode: errnos.EIO! });
+      parts = [encode(M.Rlerror, tag, { ecode: errnos.EIO! })];
     }
     if (trace.enabled) trace('%s -> %s', this.name, show(def, tag, value));
-    if (!this.socket.write(frame)) {
+    let ok = true;
+    if (parts.length === 1) ok = this.socket.write(parts[0]);
+    else {
+      this.socket.cork(); // header and payload leave in one writev
+      for (const p of parts) ok = this.socket.write(p) && ok;
+      this.socket.uncork();
+    }
+    if (!ok) {
       this.writeBlocked = true;
       this.flowControl();
     }

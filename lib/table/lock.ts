@@ -9,6 +9,7 @@ import { createConnection, createServer, type Server } from 'node:net';
 
 export class ExportLockedError extends Error {
   readonly code = 'EBUSY';
+  readonly exitCode = 1;
   constructor(
     readonly root: string,
     readonly holder: string,

@@ -1,6 +1,6 @@
 // Where the table's chunks are kept. Two implementations: xattrs on the export
-// root (xattr-store.ts) and a state file (state-file-store.ts); memory-store.ts
-// for unit tests. A store only moves bytes; table.ts decides what they mean.
+// root (xattr-store.ts) and a state file (state-file-store.ts). A store only
+// moves bytes; table.ts decides what they mean.
 import type { Slot } from './slot.js';
 
 export interface ChunkStore {

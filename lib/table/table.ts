@@ -19,7 +19,6 @@
 //   --state-dir refuses instead of starting from an older table.
 // Concurrency: one save at a time; the caller (the mapper) queues them.
 import { access, constants } from 'node:fs/promises';
-import * as xattr from 'fs-xattr';
 import { isCode } from '../errno.js';
 import { decodeBody, emptyTable, encodeBody, encodeChunks, FLAG_MOVED, type TableData, TableCorruptError } from './record.js';
 import type { Slot } from './slot.js';
@@ -165,14 +164,5 @@ export class PersistentTable {
     } catch (err) {
       this.log(`table: could not leave a marker in ${this.xattrs.where} (${(err as Error).message}); the table is only in ${this.file.where}`);
     }
-  }
-}
-
-/** True when the root has any of our xattrs (used by `table show` to say where things are). */
-export async function hasTableXattrs(root: string): Promise<boolean> {
-  try {
-    return (await xattr.listAttributes(root)).some((n) => n.startsWith('user.stableid.'));
-  } catch {
-    return false;
   }
 }

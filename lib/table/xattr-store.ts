@@ -74,7 +74,10 @@ export class XattrStore implements ChunkStore {
           continue;
         }
         if (isCode(err, 'ENOSPC', 'E2BIG', 'EROFS', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EACCES', 'EDQUOT'))
-          throw new StoreFullError(`cannot write ${XattrStore.nameOf(slot, 0)} on ${this.root}: ${(err as Error).message}`, (err as { code: string }).code);
+        {
+          const code = (err as { code: string }).code;
+          throw new StoreFullError(`cannot write ${XattrStore.nameOf(slot, 0)} on ${this.root}: ${code} (${(err as Error).message})`, code);
+        }
         throw err;
       }
     }

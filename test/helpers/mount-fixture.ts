@@ -1,10 +1,11 @@
 // mountFixture(t, 'fuse') -> { src, mnt, ... }: a real FUSE mount served by a
 // child process, unmounted in t.teardown even when the test fails.
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { abortConnection } from '../../lib/fuse/mount.js';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
 import { run, Started } from './run.js';
 
@@ -40,6 +41,8 @@ export interface FixtureOptions {
   src?: string;
   /** Values of -o. */
   options?: string[];
+  /** Extra environment for the server (e.g. NODE_DEBUG=stableid:fuse to trace requests). */
+  env?: NodeJS.ProcessEnv;
   /** 'fake': the in-memory FakeMapper (test/helpers/fuse-server); 'cli': bin/stableid-mount with the persistent table. */
   server?: 'fake' | 'cli';
 }
@@ -80,13 +83,13 @@ export async function waitMounted(proc: Started, mnt: string, timeoutMs = 15_000
 export async function forceUnmount(mnt: string): Promise<void> {
   const m = await mountAt(mnt);
   if (!m) return;
-  if (m.fsType.startsWith('fuse')) await writeFile(`/sys/fs/fuse/connections/${m.dev}/abort`, '1').catch(() => undefined);
+  if (m.fsType.startsWith('fuse')) await abortConnection(m.dev).catch(() => undefined);
   await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
 }
 
-export async function startServer(t: ExecutionContext, kind: 'fake' | 'cli', src: string, mnt: string, options: string[] = []): Promise<Server> {
+export async function startServer(t: ExecutionContext, kind: 'fake' | 'cli', src: string, mnt: string, options: string[] = [], env?: NodeJS.ProcessEnv): Promise<Server> {
   const [cmd, args] = serverCommand(kind, src, mnt, options);
-  const proc = new Started(cmd, args);
+  const proc = new Started(cmd, args, env && { ...process.env, ...env });
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
     if (proc.running) proc.child.kill(signal);
     let r = await proc.exit(10_000);
@@ -112,14 +115,14 @@ export async function mountFixture(t: ExecutionContext, kind: 'fuse' = 'fuse', o
   const mnt = join(dir, 'mnt');
   await mkdir(src, { recursive: true });
   await mkdir(mnt);
-  const server = opts.server ?? 'fake';
+  const server = opts.server ?? 'cli';
   const fixture: MountFixture = {
     dir,
     src,
     mnt,
-    server: await startServer(t, server, src, mnt, opts.options),
+    server: await startServer(t, server, src, mnt, opts.options, opts.env),
     async remount() {
-      fixture.server = await startServer(t, server, src, mnt, opts.options);
+      fixture.server = await startServer(t, server, src, mnt, opts.options, opts.env);
       return fixture.server;
     },
   };

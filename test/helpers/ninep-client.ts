@@ -20,7 +20,8 @@ type Pending = { resolve: (f: { def: MsgDef; value: Record<string, unknown> }) =
 export class NinepClient {
   private nextTag = 1;
   private readonly pending = new Map<number, Pending>();
-  private buf: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
   private closedErr: Error | undefined;
   msize = 0;
   /** Resolves when the server closes the connection. */
@@ -146,12 +147,18 @@ export class NinepClient {
   }
 
   private onData(d: Buffer): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= 4) {
-      const size = this.buf.readUInt32LE(0);
-      if (this.buf.length < size) return;
-      const frame = this.buf.subarray(0, size);
-      this.buf = this.buf.subarray(size);
+    // Chunks are kept until a whole frame is there, then joined once (a 1 MiB
+    // Rread arrives in many socket chunks; joining on every chunk is quadratic).
+    this.chunks.push(d);
+    this.buffered += d.length;
+    while (this.buffered >= 4) {
+      if (this.chunks[0]!.length < 4) this.chunks = [Buffer.concat(this.chunks)];
+      const size = this.chunks[0]!.readUInt32LE(0);
+      if (this.buffered < size) return;
+      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+      const frame = all.subarray(0, size);
+      this.chunks = all.length > size ? [all.subarray(size)] : [];
+      this.buffered -= size;
       const f = decode(frame);
       const p = this.pending.get(f.tag);
       this.pending.delete(f.tag);

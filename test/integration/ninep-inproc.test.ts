@@ -152,3 +152,32 @@ test('Tflush answers after the flushed request, and unknown tags at once', async
   await c.rpc(M.Tflush, { oldtag: 4321 });
   t.pass();
 });
+
+test('Tsetattr sets mode, size and times (ns), Tmknod makes a FIFO, Tlock/Tgetlock answer', async (t) => {
+  const { client: c, src } = await ninepFixture(t, { 'f.txt': 'hello world' });
+  await c.walk(0, 1, 'f.txt');
+  const A = M.ATTR;
+  const base = { mode: 0, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n };
+  await c.rpc(M.Tsetattr, { ...base, fid: 1, valid: A.MODE, mode: 0o100600 });
+  await c.rpc(M.Tsetattr, { ...base, fid: 1, valid: A.SIZE, size: 5n });
+  await c.rpc(M.Tsetattr, { ...base, fid: 1, valid: A.ATIME | A.ATIME_SET | A.MTIME | A.MTIME_SET, atime_sec: 1000n, atime_nsec: 5n, mtime_sec: 2000n, mtime_nsec: 123456789n });
+  const st = await stat(join(src, 'f.txt'), { bigint: true });
+  t.is(Number(st.mode) & 0o777, 0o600);
+  t.is(st.size, 5n);
+  t.is(st.atimeNs, 1000_000000005n);
+  t.is(st.mtimeNs, 2000_123456789n);
+  const a = await c.getattr(1);
+  t.is(a.mtime_sec, 2000n);
+  t.is(a.mtime_nsec, 123456789n);
+
+  const fifo = await c.rpc(M.Tmknod, { dfid: 0, name: 'pipe', mode: 0o010644, major: 0, minor: 0, gid: 0 });
+  t.true((await lstat(join(src, 'pipe'))).isFIFO());
+  t.is(fifo.qid.type, M.QTFILE);
+  await c.walk(0, 2, 'pipe');
+  t.is(await c.errno(M.Tlopen, { fid: 2, flags: 0 }), 1, 'the server never opens a FIFO or device node itself');
+
+  await c.rpc(M.Tlopen, { fid: 1, flags: 2 });
+  const lock = { fid: 1, type: M.LOCK_TYPE.WRLCK, start: 0n, length: 0n, proc_id: 7, client_id: 'guest' };
+  t.is((await c.rpc(M.Tlock, { ...lock, flags: 0 })).status, M.LOCK_STATUS.SUCCESS);
+  t.is((await c.rpc(M.Tgetlock, lock)).type, M.LOCK_TYPE.UNLCK);
+});

@@ -157,3 +157,30 @@ test('one writer per export: a second openMapper is refused until the first clos
   await second.close();
   t.pass();
 });
+
+test('a disk found at another place follows its UUID, and the log says so', async (t) => {
+  const w = await tempRoot(t);
+  const a = await mapper(w, new Map([[7n, { kind: 'uuid', identity: 'uuid:xfs:u9', alt: 'mount:xfs:/dev/loop1:old' }]]));
+  const id = await a.m.idFor(7n, 30n);
+  await a.m.close();
+  const logs: string[] = [];
+  const b = await mapper(w, new Map([[8n, { kind: 'uuid', identity: 'uuid:xfs:u9', alt: 'mount:xfs:/dev/loop4:new/place' }]]), (s) => logs.push(s));
+  t.is(await b.m.idFor(8n, 30n), id);
+  t.regex(logs.join('\n'), /uuid:xfs:u9 moved from mount:xfs:\/dev\/loop1:old to mount:xfs:\/dev\/loop4:new\/place; following its UUID/);
+});
+
+test('a failed table write fails the call, keeps the prefix reserved, and the next call retries', async (t) => {
+  const w = await tempRoot(t);
+  const logs: string[] = [];
+  const { m, table } = await mapper(w, new Map([[7n, uuid(1)], [8n, uuid(2)]]), (s) => logs.push(s));
+  const save = table.save;
+  table.save = async () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  };
+  await t.throwsAsync(m.idFor(7n, 1n), { message: /ENOSPC/ });
+  t.is(m.knownId(7n, 1n), undefined, 'no id escaped before the prefix was durable');
+  t.regex(logs.join('\n'), /cannot store the id table in .*: ENOSPC/);
+  table.save = save;
+  t.is(await m.idFor(8n, 1n), (2n << 48n) | 1n, 'prefix 1 stays reserved for the first device');
+  t.is(await m.idFor(7n, 1n), (1n << 48n) | 1n);
+});

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decode, DecodeError, encode, show } from '../../lib/ninep/codec.js';
+import { decode, DecodeError, encode, encodeParts, show } from '../../lib/ninep/codec.js';
 import * as M from '../../lib/ninep/messages.js';
 
 // Every message of DESIGN.md section 5 (T and R), by number.
@@ -20,6 +20,8 @@ test('every message round-trips through encode and decode', (t) => {
     t.is(back.def, def);
     t.is(back.tag, 0x1234);
     t.deepEqual(back.value, value, def.name);
+    // The vectored form (payload not copied) is the same bytes.
+    t.true(Buffer.concat(encodeParts(def, 0x1234, value as never)).equals(frame), `${def.name} parts`);
   }
 });
 

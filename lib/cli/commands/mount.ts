@@ -12,6 +12,9 @@ import { FuseMount } from '../../fuse/mount.js';
 import { OptionError, parseMountOptions } from '../../fuse/options.js';
 import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
+import { openMapper } from '../../mapper/open.js';
+import { TableCorruptError } from '../../table/record.js';
+import { ExportLockedError } from '../../table/lock.js';
 import type { CommandFactory, Context } from '../context.js';
 import { UsageError } from '../io.js';
 
@@ -28,16 +31,7 @@ export interface MountDeps {
   openMapper: OpenMapper;
 }
 
-/** The mapper over SRC's persistent table (lib/mapper/open.ts). */
-const defaultDeps: MountDeps = {
-  async openMapper(opts) {
-    // Loaded by name until lib/mapper/open.ts lands on this branch.
-    const spec = '../../mapper/open.js';
-    const mod = (await import(spec).catch(() => undefined)) as { openMapper?: OpenMapper } | undefined;
-    if (!mod?.openMapper) throw new UsageError('this build has no persistent id mapper (lib/mapper/open.ts): update and rebuild', 1);
-    return mod.openMapper(opts);
-  },
-};
+const defaultDeps: MountDeps = { openMapper };
 
 /** Serves until stopped; returns the exit code. Errors the user can fix are UsageErrors (one line). */
 export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = defaultDeps): Promise<number> {
@@ -59,7 +53,14 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   }
   // The kernel already applied the caller's umask to every mode it sends.
   process.umask(0);
-  const mapper = await deps.openMapper({ root: src, log: (msg) => io.err(`stableid: ${msg}`) });
+  let mapper: IdMapper;
+  try {
+    mapper = await deps.openMapper({ root: src, log: (msg) => io.err(msg.startsWith('stableid:') ? msg : `stableid: ${msg}`) });
+  } catch (err) {
+    if (err instanceof ExportLockedError) throw new UsageError(err.message, 1);
+    if (err instanceof TableCorruptError) throw new UsageError(`the id table is damaged: ${err.message} (see stableid table --help; nothing was mounted)`, 1);
+    throw err;
+  }
   try {
     const backend = new PassthroughBackend({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0 });
     const rootId = (await backend.getattr('')).ino;
@@ -87,6 +88,12 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
     y
       .positional('src', { type: 'string', describe: 'the directory to export', demandOption: true })
       .positional('mnt', { type: 'string', describe: 'an empty directory to mount on', demandOption: true })
+      .option('foreground', {
+        alias: 'f',
+        type: 'boolean',
+        default: true,
+        describe: 'serve in the foreground (always; accepted for compatibility with other FUSE tools)',
+      })
       .option('o', {
         type: 'string',
         array: true,

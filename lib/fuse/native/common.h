@@ -40,8 +40,16 @@ struct event {
   size_t npairs;
 };
 
+// A file handle whose bit 62 is set names an OS file descriptor (its low 32
+// bits): READ and WRITE on it are served here, on libfuse's worker threads,
+// with pread/pwrite (or a splice), and never reach JS. JS chooses this per
+// open (replyOpen flag OPEN_FD) and sees every other request on the handle
+// with the bit cleared.
+#define FH_DIRECT_FD (1ull << 62)
+
 // Mount-time settings the TypeScript side chooses.
 struct config {
+  unsigned threads;  // > 1: libfuse's multi-threaded loop with this many idle workers
   double entry_timeout;
   double attr_timeout;
   unsigned max_write;

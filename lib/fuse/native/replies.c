@@ -97,11 +97,11 @@ static napi_value reply_readlink(napi_env env, napi_callback_info info) {
   return result(env, rc);
 }
 
-enum { OPEN_KEEP_CACHE = 1, OPEN_DIRECT_IO = 2, OPEN_CACHE_DIR = 4 };
+enum { OPEN_KEEP_CACHE = 1, OPEN_DIRECT_IO = 2, OPEN_CACHE_DIR = 4, OPEN_FD = 8 };
 
 static void fill_fi(struct fuse_file_info *fi, double fh, uint32_t flags) {
   memset(fi, 0, sizeof *fi);
-  fi->fh = (uint64_t)fh;
+  fi->fh = (uint64_t)fh | ((flags & OPEN_FD) ? FH_DIRECT_FD : 0);
   fi->keep_cache = (flags & OPEN_KEEP_CACHE) != 0;
   fi->direct_io = (flags & OPEN_DIRECT_IO) != 0;
   fi->cache_readdir = (flags & OPEN_CACHE_DIR) != 0;

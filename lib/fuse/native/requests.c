@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "common.h"
 
 static struct event *ev_new(fuse_req_t req, enum op op, fuse_ino_t ino) {
@@ -26,7 +27,7 @@ static void send_ev(fuse_req_t req, struct event *ev) {
 
 static void with_fi(struct event *ev, struct fuse_file_info *fi) {
   if (fi) {
-    ev->fh = fi->fh;
+    ev->fh = fi->fh & ~FH_DIRECT_FD;
     ev->has_fh = 1;
   }
 }
@@ -132,6 +133,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (fi->fh & FH_DIRECT_FD) {
+    struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+    buf.buf[0].fd = (int)(fi->fh & 0xffffffffu);
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+    return;
+  }
   EV(OP_READ) with_fi(ev, fi);
   ev->u1 = size;
   ev->off = off;
@@ -139,6 +148,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
+  if (fi->fh & FH_DIRECT_FD) {
+    ssize_t n = pwrite((int)(fi->fh & 0xffffffffu), buf, size, off);
+    if (n < 0) fuse_reply_err(req, errno);
+    else fuse_reply_write(req, (size_t)n);
+    return;
+  }
   EV(OP_WRITE) with_fi(ev, fi);
   ev->data = malloc(size ? size : 1);
   if (!ev->data) { free(ev); fuse_reply_err(req, ENOMEM); return; }

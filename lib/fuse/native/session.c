@@ -43,6 +43,8 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // Readdirplus always (ls -l, Samba and find all want the attributes).
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  // Reads on direct-fd handles go from the source file to the kernel by splice.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   s->negotiated_max_write = conn->max_write;
   s->negotiated_max_readahead = conn->max_readahead;
@@ -50,7 +52,13 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
 
 static void *loop_main(void *arg) {
   struct session *s = arg;
-  int rc = fuse_session_loop(s->se);
+  int rc;
+  if (s->cfg.threads > 1) {
+    struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = s->cfg.threads};
+    rc = fuse_session_loop_mt(s->se, &lc);
+  } else {
+    rc = fuse_session_loop(s->se);
+  }
   struct event *ev = calloc(1, sizeof *ev);
   if (ev) {
     ev->op = OP_ENDED;
@@ -95,6 +103,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->cfg.max_write = get_double(env, argv[2], "maxWrite", &d) ? (unsigned)d : 0;
   s->cfg.max_background = get_double(env, argv[2], "maxBackground", &d) ? (unsigned)d : 0;
   s->cfg.writeback = get_double(env, argv[2], "writeback", &d) ? d != 0 : 0;
+  s->cfg.threads = get_double(env, argv[2], "threads", &d) ? (unsigned)d : 1;
 
   uint32_t nargs = 0;
   napi_get_array_length(env, argv[1], &nargs);

@@ -11,8 +11,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
-enum kind { UTIMENSAT, MKNOD };
+enum kind { UTIMENSAT, MKNOD, LGETXATTR, LLISTXATTR, LSETXATTR, LREMOVEXATTR };
+
+static const char *const syscall_names[] = {"utimensat", "mknod", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr"};
 
 struct work {
   enum kind kind;
@@ -20,16 +23,46 @@ struct work {
   struct timespec times[2];
   mode_t mode;
   dev_t rdev;
+  char *name;      // xattr name
+  char *value;     // xattr value (in for lsetxattr, out for lgetxattr/llistxattr)
+  size_t len;
+  int flags;
   int err;
   napi_deferred deferred;
   napi_async_work work;
 };
 
+// The xattr calls never follow symlinks (the l* variants): a symlink inside
+// the export must not expose or change its target's attributes. A value that
+// grows between the size probe and the read is probed again (ERANGE).
+static int get_sized(struct work *w) {
+  for (int tries = 0; tries < 8; tries++) {
+    ssize_t n = w->kind == LGETXATTR ? lgetxattr(w->path, w->name, NULL, 0) : llistxattr(w->path, NULL, 0);
+    if (n < 0) return errno;
+    free(w->value);
+    w->value = malloc(n ? (size_t)n : 1);
+    if (!w->value) return ENOMEM;
+    ssize_t m = w->kind == LGETXATTR ? lgetxattr(w->path, w->name, w->value, (size_t)n) : llistxattr(w->path, w->value, (size_t)n);
+    if (m >= 0) {
+      w->len = (size_t)m;
+      return 0;
+    }
+    if (errno != ERANGE) return errno;
+  }
+  return ERANGE;
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   struct work *w = data;
-  int rc = w->kind == UTIMENSAT ? utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW)
-                                : mknod(w->path, w->mode, w->rdev);
+  int rc = 0;
+  switch (w->kind) {
+    case UTIMENSAT: rc = utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW); break;
+    case MKNOD: rc = mknod(w->path, w->mode, w->rdev); break;
+    case LGETXATTR: case LLISTXATTR: w->err = get_sized(w); return;
+    case LSETXATTR: rc = lsetxattr(w->path, w->name, w->value, w->len, w->flags); break;
+    case LREMOVEXATTR: rc = lremovexattr(w->path, w->name); break;
+  }
   w->err = rc == 0 ? 0 : errno;
 }
 
@@ -37,19 +70,20 @@ static void complete(napi_env env, napi_status status, void *data) {
   struct work *w = data;
   napi_value v;
   if (status == napi_ok && w->err == 0) {
-    napi_get_undefined(env, &v);
+    if (w->kind == LGETXATTR || w->kind == LLISTXATTR) napi_create_buffer_copy(env, w->len, w->value ? w->value : "", NULL, &v);
+    else napi_get_undefined(env, &v);
     napi_resolve_deferred(env, w->deferred, v);
   } else {
     int err = w->err ? w->err : EIO;
     const char *name = strerrorname_np(err);
     char text[4200];
-    snprintf(text, sizeof text, "%s: %s, %s '%s'", name ? name : "EIO", strerror(err),
-             w->kind == UTIMENSAT ? "utimensat" : "mknod", w->path);
+    snprintf(text, sizeof text, "%s: %s, %s '%s'%s%s", name ? name : "EIO", strerror(err), syscall_names[w->kind], w->path,
+             w->name ? " " : "", w->name ? w->name : "");
     napi_value code, msg, syscall, path, errnum;
     napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
     napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
     napi_create_error(env, code, msg, &v);
-    napi_create_string_utf8(env, w->kind == UTIMENSAT ? "utimensat" : "mknod", NAPI_AUTO_LENGTH, &syscall);
+    napi_create_string_utf8(env, syscall_names[w->kind], NAPI_AUTO_LENGTH, &syscall);
     napi_set_named_property(env, v, "syscall", syscall);
     napi_create_string_utf8(env, w->path, NAPI_AUTO_LENGTH, &path);
     napi_set_named_property(env, v, "path", path);
@@ -59,6 +93,8 @@ static void complete(napi_env env, napi_status status, void *data) {
   }
   napi_delete_async_work(env, w->work);
   free(w->path);
+  free(w->name);
+  free(w->value);
   free(w);
 }
 
@@ -135,12 +171,75 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   return start(env, w);
 }
 
+static struct work *xattr_work(napi_env env, napi_callback_info info, enum kind kind, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, "missing arguments");
+    return NULL;
+  }
+  struct work *w = new_work(env, kind, argv[0]);
+  if (!w) return NULL;
+  if (want > 1 && kind != LLISTXATTR && !(w->name = get_path(env, argv[1]))) {
+    free(w->path);
+    free(w);
+    napi_throw_type_error(env, NULL, "name must be a string");
+    return NULL;
+  }
+  return w;
+}
+
+// lgetxattr(path, name) -> Promise<Buffer>
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct work *w = xattr_work(env, info, LGETXATTR, 2, argv);
+  return w ? start(env, w) : NULL;
+}
+
+// llistxattr(path) -> Promise<Buffer> (names, each ending in NUL)
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct work *w = xattr_work(env, info, LLISTXATTR, 1, argv);
+  return w ? start(env, w) : NULL;
+}
+
+// lsetxattr(path, name, value: Buffer, flags) -> Promise<void>
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  struct work *w = xattr_work(env, info, LSETXATTR, 4, argv);
+  if (!w) return NULL;
+  void *p;
+  size_t len;
+  if (napi_get_buffer_info(env, argv[2], &p, &len) != napi_ok || !(w->value = malloc(len ? len : 1))) {
+    free(w->path);
+    free(w->name);
+    free(w);
+    napi_throw_type_error(env, NULL, "value must be a Buffer");
+    return NULL;
+  }
+  memcpy(w->value, p, len);
+  w->len = len;
+  w->flags = (int)i64(env, argv[3]);
+  return start(env, w);
+}
+
+// lremovexattr(path, name) -> Promise<void>
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct work *w = xattr_work(env, info, LREMOVEXATTR, 2, argv);
+  return w ? start(env, w) : NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
     {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
+    {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 2, props);
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
 }
 

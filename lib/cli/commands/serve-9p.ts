@@ -1,0 +1,74 @@
+// `stableid serve-9p SRC [--listen ADDR]...`: serve SRC over 9P2000.L alone
+// (no FUSE mount), with the same id table a FUSE mount of SRC would use, in
+// the foreground until SIGINT or SIGTERM.
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { PassthroughBackend } from '../../backend/passthrough.js';
+import { ExportLockedError } from '../../table/lock.js';
+import { TableCorruptError } from '../../table/record.js';
+import { openMapper } from '../../mapper/open.js';
+import { DEFAULT_LISTEN, ListenError, parseListen } from '../../ninep/listen.js';
+import { DEFAULT_MAX_MSIZE, startNinepServer } from '../../ninep/server.js';
+import type { CommandFactory, Context } from '../context.js';
+import { UsageError } from '../io.js';
+
+export interface Serve9pArgs {
+  src: string;
+  listen: string[];
+  msize?: number;
+  stateDir?: string;
+}
+
+export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<number> {
+  const { io } = ctx;
+  const src = resolve(args.src);
+  try {
+    args.listen.forEach(parseListen); // refuse a bad address before taking the export's lock
+  } catch (err) {
+    throw err instanceof ListenError ? new UsageError(err.message, 1) : err;
+  }
+  const st = await stat(src).catch((err: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot serve ${src}: ${err.code === 'ENOENT' ? 'no such directory' : err.message}`, 1);
+  });
+  if (!st.isDirectory()) throw new UsageError(`cannot serve ${src}: not a directory`, 1);
+  const say = (msg: string) => io.err(`stableid: ${msg}`);
+  const mapper = await openMapper({ root: src, stateDir: args.stateDir, log: say }).catch((err: Error) => {
+    if (err instanceof ExportLockedError || err instanceof TableCorruptError) throw new UsageError(err.message, 1);
+    throw err;
+  });
+  try {
+    const backend = new PassthroughBackend({ root: src, mapper });
+    const stop = ctx.waitForStop();
+    const server = await startNinepServer({ backend, listen: args.listen, exportPath: src, maxMsize: args.msize, log: say }).catch((err: Error) => {
+      throw err instanceof ListenError ? new UsageError(err.message, 1) : err;
+    });
+    io.out(`stableid: serving ${src} over 9P2000.L at ${server.addresses.join(' ')} (aname "${src}" or "")`);
+    await stop;
+    await server.close();
+    return 0;
+  } finally {
+    await mapper.close();
+  }
+}
+
+export const serve9pCommand: CommandFactory = (ctx: Context) => ({
+  command: 'serve-9p <src>',
+  describe: 'Serve SRC over 9P2000.L (no FUSE mount): qid.path is each file\'s stable id',
+  builder: (y: Argv) =>
+    y
+      .positional('src', { type: 'string', describe: 'the directory to export', demandOption: true })
+      .option('listen', {
+        type: 'string',
+        array: true,
+        default: [DEFAULT_LISTEN],
+        describe: 'tcp:HOST:PORT or unix:PATH (repeatable); loopback unless you name another address',
+      })
+      .option('msize', { type: 'number', describe: `largest msize offered to clients (default ${DEFAULT_MAX_MSIZE})` })
+      .option('state-dir', { type: 'string', describe: 'where the id table goes when SRC cannot hold it (default /var/lib/stableid)' }),
+  handler: async (argv) => {
+    const a = argv as unknown as { src: string; listen: string[]; msize?: number; stateDir?: string };
+    if (a.msize !== undefined && (!Number.isInteger(a.msize) || a.msize < 4096)) throw new UsageError(`--msize ${a.msize}: an integer of at least 4096`);
+    ctx.exitCode = await runServe9p(ctx, { src: a.src, listen: a.listen, msize: a.msize, stateDir: a.stateDir });
+  },
+});

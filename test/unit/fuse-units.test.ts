@@ -1,0 +1,84 @@
+// lib/fuse pieces that need no mount: options, the node table, the attribute
+// layout, preflight messages.
+import test from 'ava';
+import type { Attr } from '../../lib/backend/attr.js';
+import { ATTR_SIZE, readSetattr, writeAttr } from '../../lib/fuse/attr-buffer.js';
+import { parseMountinfo } from '../../lib/fuse/mountinfo.js';
+import { Nodes } from '../../lib/fuse/nodes.js';
+import { fuseArgs, OptionError, parseMountOptions } from '../../lib/fuse/options.js';
+import { checkDevFuse, checkNesting, PreflightError } from '../../lib/fuse/preflight.js';
+
+test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t) => {
+  const d = parseMountOptions([], '/srv/a,b');
+  t.is(d.entryTimeout, 1);
+  t.is(d.attrTimeout, 1);
+  t.is(d.cache, 'auto');
+  t.is(d.maxWrite, 1024 * 1024);
+  t.deepEqual(fuseArgs(d), ['stableid', '-o', 'fsname=/srv/a\\,b,subtype=stableid']);
+  const o = parseMountOptions(['allow_other,ro', 'attr_timeout=0.5,kernel_cache,nosuid', 'max_write=65536'], '/s');
+  t.true(o.allowOther);
+  t.true(o.readOnly);
+  t.is(o.attrTimeout, 0.5);
+  t.is(o.cache, 'always');
+  t.is(o.maxWrite, 65536);
+  t.deepEqual(o.fuse, ['allow_other', 'ro', 'nosuid', 'default_permissions', 'fsname=/s', 'subtype=stableid']);
+  t.false(parseMountOptions(['allow_other,no_default_permissions'], '/s').fuse.includes('default_permissions'));
+  t.throws(() => parseMountOptions(['entry_timeout=-1'], '/s'), { instanceOf: OptionError });
+  t.throws(() => parseMountOptions(['subtype=x'], '/s'), { instanceOf: OptionError });
+});
+
+test('node table: paths follow renames, forget drops, unlinked nodes have no path', (t) => {
+  const nodes = new Nodes(2n);
+  const d = nodes.lookedUp(nodes.root, 'd', 10n);
+  const f = nodes.lookedUp(d, 'f', 11n);
+  t.is(nodes.path(f), 'd/f');
+  t.is(nodes.get(1n), nodes.root, 'node id 1 is the root');
+  t.is(nodes.get(11n), f);
+  nodes.renamed(nodes.root, 'd', nodes.root, 'e');
+  t.is(nodes.path(f), 'e/f', 'a renamed directory moves its subtree');
+  const g = nodes.lookedUp(nodes.root, 'g', 12n);
+  nodes.renamed(d, 'f', nodes.root, 'g');
+  t.is(nodes.path(f), 'g');
+  t.throws(() => nodes.path(g), { code: 'ESTALE' }, 'the rename target is gone');
+  nodes.removed(nodes.root, 'g');
+  t.throws(() => nodes.path(f), { code: 'ESTALE' });
+  nodes.forget(10n, 1n);
+  t.throws(() => nodes.get(10n), { code: 'ESTALE' });
+  const h = nodes.lookedUp(nodes.root, 'h', 13n, 2);
+  nodes.forget(13n, 1n);
+  t.is(nodes.get(13n), h, 'still one lookup left');
+  nodes.forget(13n, 1n);
+  t.throws(() => nodes.get(13n));
+});
+
+test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before 1970)', (t) => {
+  const attr: Attr = {
+    ino: (0xffffn << 48n) | 5n, mode: 0o100644, nlink: 3n, uid: 1000, gid: 1001, rdev: 0n,
+    size: 1n << 62n, blksize: 4096n, blocks: 8n,
+    atimeNs: -1_500_000_000n, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 5n, btimeNs: 0n,
+  };
+  const buf = Buffer.alloc(ATTR_SIZE);
+  writeAttr(buf, 0, attr);
+  t.is(buf.readBigUInt64LE(0), attr.ino);
+  t.is(buf.readBigInt64LE(24), -2n, 'atime seconds floor');
+  t.is(buf.readUInt32LE(64), 500_000_000);
+  const back = readSetattr(buf);
+  t.is(back.size, attr.size);
+  t.is(back.atimeNs, attr.atimeNs);
+  t.is(back.mtimeNs, attr.mtimeNs);
+  t.is(back.mode, attr.mode);
+  t.is(back.uid, 1000);
+});
+
+test('mountinfo parsing unescapes paths and computes the connection number', (t) => {
+  const m = parseMountinfo('36 35 0:38 / /tmp/a\\040b rw,nosuid - fuse.stableid /srv/x rw,user_id=0\n');
+  t.deepEqual(m, [{ dev: 38, mountPoint: '/tmp/a b', fsType: 'fuse.stableid', source: '/srv/x' }]);
+});
+
+test('preflight: a missing /dev/fuse and nested paths give one clear line', async (t) => {
+  const err = await t.throwsAsync(checkDevFuse('/nonexistent/fuse'), { instanceOf: PreflightError });
+  t.regex(err!.message, /missing: load the fuse module \(modprobe fuse\)/);
+  t.throws(() => checkNesting('/a', '/a/b'), { message: /inside the source/ });
+  t.throws(() => checkNesting('/a/b', '/a'), { message: /inside the mountpoint/ });
+  t.notThrows(() => checkNesting('/a', '/ab'));
+});
