@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { smbConfSnippet } from '../../lib/cli/commands/smb-conf.js';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
-import { canMount, mountFixture } from '../helpers/mount-fixture.js';
+import { canMount, mountFixture, REPO } from '../helpers/mount-fixture.js';
 import { canRunSmbd, type ShareSpec, type SmbFileId, startSmbd } from '../helpers/smbd.js';
 
 const run = promisify(execFile);
@@ -98,6 +98,12 @@ function share(name: string, path: string): ShareSpec {
     t.is(rawIno.get(b), imgs.collidingIno, `${b} has the same st_ino on the other disk`);
     t.not(stable1.get(a), stable1.get(b), `${a} and ${b} get two FileIds`);
     t.is(stable1.get('top.txt'), rawIno.get('top.txt'), 'a file on the root filesystem keeps its inode number as id');
+
+    // The same ids from the table itself (`stableid id`, read-only while the mount holds the export).
+    for (const p of [a, b, 'top.txt']) {
+      const { stdout } = await run(process.execPath, [join(REPO, 'bin', 'stableid'), 'id', src, p, '--json'], { timeout: 30_000 });
+      t.is(stable1.get(p), BigInt((JSON.parse(stdout) as { id: string }).id), `stableid id ${p} = its SMB FileId`);
+    }
 
     // 2. The bindfs share collides on exactly those two files.
     const bind1 = byPath(t, 'bind', await smbd.fileIds('bind'));
