@@ -116,9 +116,9 @@ export class Smbd {
     await this.start();
   }
 
-  /** Every file's FileId in a share, read by impacket over SMB2. */
-  async fileIds(share: string): Promise<SmbFileId[]> {
-    const args = [FILEIDS_PY, '127.0.0.1', String(this.port), share, SMB_USER, SMB_PASSWORD];
+  /** Every file's FileId in a share, read by impacket over SMB2 (after creating `put` files over SMB). */
+  async fileIds(share: string, put: string[] = []): Promise<SmbFileId[]> {
+    const args = [FILEIDS_PY, '127.0.0.1', String(this.port), share, SMB_USER, SMB_PASSWORD, ...put.flatMap((p) => ['--put', p])];
     const { stdout } = await run(PYTHON, args, { timeout: 120_000, maxBuffer: 64 << 20 }).catch((err) => {
       throw new Error(`smb-fileids.py on [${share}] failed: ${err.stderr || err.message}`);
     });

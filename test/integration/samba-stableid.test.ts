@@ -34,6 +34,11 @@ function byPath(t: ExecutionContext, share: string, files: SmbFileId[]): Ids {
   return new Map(files.map((f) => [f.path, f.internalId]));
 }
 
+/** Entries in path order, so two maps compare by content alone. */
+function sorted(ids: Ids): [string, bigint][] {
+  return [...ids].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+}
+
 /** st_ino of every path under dir, read by find(1) in a child process (never by touching a FUSE mount from here). */
 async function inodes(dir: string): Promise<Ids> {
   const { stdout } = await run('find', [dir, '-printf', '%P\\t%i\\n'], { timeout: 60_000, maxBuffer: 16 << 20 });
@@ -99,6 +104,17 @@ function share(name: string, path: string): ShareSpec {
     t.not(stable1.get(a), stable1.get(b), `${a} and ${b} get two FileIds`);
     t.is(stable1.get('top.txt'), rawIno.get('top.txt'), 'a file on the root filesystem keeps its inode number as id');
 
+    // Files a client creates over SMB (smbd writes their DOS attributes itself) get their stable id too.
+    const made = ['made-over-smb.txt', 'ext4/made-over-smb.txt', 'xfs/made-over-smb.txt'];
+    const withNew = byPath(t, 'stable', await smbd.fileIds('stable', made));
+    const onMountNow = await inodes(fx.mnt);
+    for (const p of made) {
+      t.truthy(withNew.get(p), `${p} was created over SMB`);
+      t.is(onMountNow.get(p), withNew.get(p), `FileId of ${p}, created over SMB, is its stable id`);
+    }
+    for (const [p, id] of stable1) t.is(withNew.get(p), id, `${p} kept its FileId`);
+    for (const p of made) stable1.set(p, withNew.get(p)!);
+
     // The same ids from the table itself (`stableid id`, read-only while the mount holds the export).
     for (const p of [a, b, 'top.txt']) {
       const { stdout } = await run(process.execPath, [join(REPO, 'bin', 'stableid'), 'id', src, p, '--json'], { timeout: 30_000 });
@@ -122,7 +138,7 @@ function share(name: string, path: string): ShareSpec {
     t.truthy(mount1?.source);
     t.is(mount2?.source, mount1?.source, 'the same filesystem name on every mount, for fileid:algorithm = fsname');
     await smbd.start();
-    t.deepEqual(byPath(t, 'stable', await smbd.fileIds('stable')), stable1, 'same FileIds after unmount, mount and smbd restart');
+    t.deepEqual(sorted(byPath(t, 'stable', await smbd.fileIds('stable'))), sorted(stable1), 'same FileIds after unmount, mount and smbd restart');
 
     // 4. The disks come back in the other order, each at the device number the other had.
     await smbd.stop();
@@ -134,7 +150,7 @@ function share(name: string, path: string): ShareSpec {
     await fx.remount();
     await bindfs.mount();
     await smbd.start();
-    t.deepEqual(byPath(t, 'stable', await smbd.fileIds('stable')), stable1, 'same FileIds after the disks swapped');
+    t.deepEqual(sorted(byPath(t, 'stable', await smbd.fileIds('stable'))), sorted(stable1), 'same FileIds after the disks swapped');
     const raw2 = byPath(t, 'raw', await smbd.fileIds('raw'));
     t.is(raw2.get('top.txt'), raw1.get('top.txt'));
     t.is(raw2.get(a), raw1.get(b), `raw share: ${a} now has the FileId ${b} had`);
