@@ -18,13 +18,21 @@ PORT=
 unhealthy() { echo "unhealthy: $*"; exit 1; }
 
 want=$(printf '%s' "$MNT" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
-fstype=$(awk -v m="$want" '{ for (i = 7; i <= NF; i++) if ($i == "-") break } $5 == m { t = $(i + 1) } END { print t }' /proc/self/mountinfo)
-[ -n "$fstype" ] || unhealthy "$MNT is not mounted (is the stableid sidecar running, and the bind mount rshared/rslave?)"
+# The top mount at MNT: "major:minor fstype" from /proc/self/mountinfo.
+top() {
+  awk -v m="$want" '{ for (i = 7; i <= NF; i++) if ($i == "-") break } $5 == m { t = $3 " " $(i + 1) } END { print t }' /proc/self/mountinfo
+}
+mount=$(top)
+[ -n "$mount" ] || unhealthy "$MNT is not mounted (is the stableid sidecar running, and the bind mount rshared/rslave?)"
+fstype=${mount#* }
 case "$fstype" in
   fuse | fuse.*) ;;
   *) unhealthy "$MNT is a $fstype mount, not the stableid FUSE mount" ;;
 esac
-timeout 5 stat -c %i "$MNT/." >/dev/null 2>&1 || unhealthy "$MNT does not answer stat within 5 s (dead or hung FUSE mount)"
+dev=$(timeout 5 stat -c '%Hd:%Ld' "$MNT/." 2>/dev/null) || unhealthy "$MNT does not answer stat within 5 s (dead or hung FUSE mount)"
+# stat must have reached that mount, not the directory under it (the mount
+# can go away between reading mountinfo and stat).
+[ "$dev" = "${mount%% *}" ] || unhealthy "$MNT changed while checking (device $dev, mount ${mount%% *})"
 
 if [ -n "$PORT" ]; then
   hex=$(printf '%04X' "$PORT")

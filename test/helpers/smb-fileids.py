@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Print the SMB2 FileId of every file in a share, as one JSON object per line.
 
-Usage: smb-fileids.py HOST PORT SHARE USER PASSWORD
+Usage: smb-fileids.py HOST PORT SHARE USER PASSWORD [--put PATH ...]
 
 Each line is {"path": "a/b.txt", "dir": false, "listingId": "N", "internalId": "N"}:
 listingId comes from the parent's FileIdBothDirectoryInformation listing,
@@ -9,6 +9,10 @@ internalId from FileInternalInformation on the opened file (MS-FSCC 2.4.17 and
 2.4.22). Both are unsigned 64-bit numbers printed in decimal, so nothing is
 rounded on the way to JavaScript (it reads them as BigInt). The share root is
 printed with path "".
+
+--put PATH creates (or overwrites) PATH in the share with a line of text
+over SMB first, so tests can check files made by a client, whose DOS
+attributes smbd stores itself.
 
 Run with Debian's /usr/bin/python3 (python3-impacket), not a pyenv python.
 """
@@ -90,10 +94,16 @@ def walk(smb, tid, path):
 
 def main():
     host, port, share, user, password = sys.argv[1:6]
+    rest = sys.argv[6:]
+    puts = [rest[i + 1] for i, a in enumerate(rest) if a == '--put']
     conn = SMBConnection(host, host, sess_port=int(port))
     conn.login(user, password)
     smb = conn.getSMBServer()  # the SMB3 object: raw create/queryInfo/queryDirectory
     tid = conn.connectTree(share)
+    for path in puts:
+        fid = conn.createFile(tid, path.replace('/', '\\'))
+        conn.writeFile(tid, fid, f'written over SMB: {path}\n'.encode())
+        conn.closeFile(tid, fid)
     emit('', True, None, internal_id(smb, tid, '', True))
     walk(smb, tid, '')
     conn.disconnectTree(tid)

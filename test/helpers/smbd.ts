@@ -3,8 +3,8 @@
 // and a real SMB2 client (impacket, test/helpers/smb-fileids.py) that reads
 // the FileId of every file. Stopped by pid in t.teardown.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { access, mkdir, open, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { access, mkdir, mkdtemp, open, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,7 +64,7 @@ export class Smbd {
   constructor(
     readonly dir: string,
     readonly conf: string,
-    readonly port: number,
+    public port: number,
   ) {}
 
   get pid(): number | undefined {
@@ -83,7 +83,9 @@ export class Smbd {
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const deadline = Date.now() + 30_000;
-    while (!(await canConnect(this.port))) {
+    // Our smbd must own the listener: with test files running in parallel,
+    // another test's smbd may hold the port, and a bare connect would reach it.
+    while (!(await ownsListener(child.pid!, this.port))) {
       if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
         const out = await readFile(log, 'utf8').catch(() => '');
         await this.stop();
@@ -114,9 +116,9 @@ export class Smbd {
     await this.start();
   }
 
-  /** Every file's FileId in a share, read by impacket over SMB2. */
-  async fileIds(share: string): Promise<SmbFileId[]> {
-    const args = [FILEIDS_PY, '127.0.0.1', String(this.port), share, SMB_USER, SMB_PASSWORD];
+  /** Every file's FileId in a share, read by impacket over SMB2 (after creating `put` files over SMB). */
+  async fileIds(share: string, put: string[] = []): Promise<SmbFileId[]> {
+    const args = [FILEIDS_PY, '127.0.0.1', String(this.port), share, SMB_USER, SMB_PASSWORD, ...put.flatMap((p) => ['--put', p])];
     const { stdout } = await run(PYTHON, args, { timeout: 120_000, maxBuffer: 64 << 20 }).catch((err) => {
       throw new Error(`smb-fileids.py on [${share}] failed: ${err.stderr || err.message}`);
     });
@@ -137,15 +139,19 @@ export class Smbd {
 
 /**
  * Write an smb.conf for the given shares, add the test user, and start smbd on
- * 127.0.0.1 on a port the kernel picks. Stopped in t.teardown.
+ * 127.0.0.1 on a free port. Stopped in t.teardown.
  */
 export async function startSmbd(t: ExecutionContext, shares: ShareSpec[]): Promise<Smbd> {
   const dir = await mkdtemp(join(tmpdir(), 'stableid-smbd-'));
   for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc'])
     await mkdir(join(dir, sub), { recursive: true });
-  const port = await freePort(0); // never a fixed port: test files run concurrently, and two smbds racing for one port answer for each other
   const conf = join(dir, 'smb.conf');
-  await writeFile(conf, globalSection(dir, port) + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
+  const writeConf = (port: number) =>
+    writeFile(conf, globalSection(dir, port) + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
+  // A kernel-picked port, not a fixed one: test files run in parallel, and a restart
+  // must find its port still free.
+  let port = await freePort(0);
+  await writeConf(port);
   // The test user must exist in the private passdb; smbpasswd reads the password twice from stdin.
   await feed(SMBPASSWD, ['-c', conf, '-a', '-s', SMB_USER], `${SMB_PASSWORD}\n${SMB_PASSWORD}\n`);
   const smbd = new Smbd(dir, conf, port);
@@ -153,7 +159,18 @@ export async function startSmbd(t: ExecutionContext, shares: ShareSpec[]): Promi
     await smbd.stop();
     await rm(dir, { recursive: true, force: true });
   });
-  await smbd.start();
+  // A port found free can be taken before smbd binds it (parallel test files): try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await smbd.start();
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      port = await freePort(0);
+      await writeConf(port);
+      smbd.port = port;
+    }
+  }
   return smbd;
 }
 
@@ -194,34 +211,61 @@ function feed(cmd: string, args: string[], input: string): Promise<void> {
   });
 }
 
-/** smbd forks one child per connection; end any whose command line names our conf. */
+/**
+ * smbd forks one child per connection, which exits on its own soon after the
+ * parent; end any left whose command line names our conf, and wait until all
+ * are gone, since a dying child still holds the share as its cwd (an unmount
+ * right after stop() would fail with EBUSY).
+ */
 async function killStragglers(conf: string): Promise<void> {
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmdline = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
-    if (cmdline.startsWith(SMBD) || cmdline.startsWith('smbd'))
-      if (cmdline.split('\0').includes(conf)) {
-        try {
-          process.kill(Number(name), 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const left = await smbdPids(conf);
+    if (left.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`smbd processes ${left.join(' ')} (${conf}) would not exit`);
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
       }
+    }
+    await sleep(50);
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+async function smbdPids(conf: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    // A zombie has an empty cmdline; it holds no cwd any more.
+    if (/(^|\/)smbd/.test(argv[0] ?? '') && argv.includes(conf)) pids.push(Number(name));
+  }
+  return pids;
 }
 
-/** The preferred port if nothing listens there, else one the kernel picks. */
+/** Whether process pid holds a socket listening on TCP port (/proc/net/tcp state 0A, by socket inode). */
+async function ownsListener(pid: number, port: number): Promise<boolean> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const text = await readFile(table, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[1]?.endsWith(`:${hexPort}`) && f[3] === '0A') inodes.add(f[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+    const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+    const m = /^socket:\[(\d+)\]$/.exec(link);
+    if (m && inodes.has(m[1])) return true;
+  }
+  return false;
+}
+
+/** The preferred port if nothing listens there (0: one the kernel picks). */
 async function freePort(preferred: number): Promise<number> {
   const tryPort = (port: number) =>
     new Promise<number | undefined>((resolve) => {

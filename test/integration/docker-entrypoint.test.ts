@@ -62,8 +62,17 @@ async function dirs(t: ExecutionContext): Promise<Dirs> {
 
 /** From /proc/self/mountinfo, never by touching the mount from this process. */
 async function isMounted(path: string): Promise<boolean> {
+  return (await mountSources(path)).length > 0;
+}
+
+/** Sources (the fsname) of whatever is mounted at path, bottom first. */
+async function mountSources(path: string): Promise<string[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some((l) => l.split(' ')[4] === path);
+  return text
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[4] === path)
+    .map((f) => f[f.indexOf('-') + 2]);
 }
 
 async function health(mnt: string, ...extra: string[]): Promise<{ code: number; out: string }> {
@@ -87,7 +96,13 @@ function startEntrypoint(t: ExecutionContext, m: Mounter, d: Dirs): Running {
   let log = '';
   child.stdout!.on('data', (b) => (log += b));
   child.stderr!.on('data', (b) => (log += b));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the log is complete only once the pipes are drained.
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('close', (code, signal) => {
+      if (signal) log += `[entrypoint killed by ${signal}]`;
+      resolve(code);
+    }),
+  );
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
@@ -98,11 +113,12 @@ function startEntrypoint(t: ExecutionContext, m: Mounter, d: Dirs): Running {
   return { child, log: () => log, exit };
 }
 
-async function waitHealthy(mnt: string, r: Running): Promise<void> {
+/** Until the health check passes, and no mount named `not` (an earlier, dead one) is left. */
+async function waitHealthy(mnt: string, r: Running, not?: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   for (;;) {
     const h = await health(mnt);
-    if (h.code === 0) return;
+    if (h.code === 0 && (not === undefined || !(await mountSources(mnt)).includes(not))) return;
     if (r.child.exitCode !== null || Date.now() > deadline)
       throw new Error(`never healthy: ${h.out}\nentrypoint log:\n${r.log()}`);
     await sleep(200);
@@ -149,19 +165,24 @@ for (const m of mounters) {
 serial(`entrypoint clears a dead mount left by an earlier container, then mounts${why}`, async (t) => {
   const d = await dirs(t);
   // An earlier sidecar killed with SIGKILL: its FUSE mount stays, dead.
-  const old = spawn('bindfs', ['-f', d.src, d.mnt], { stdio: 'ignore' });
+  // Of another directory, so its mountinfo source tells it from the new mount
+  // (mount ids and FUSE device numbers are reused at once).
+  const DEAD = join(dirname(d.src), 'old-src');
+  await mkdir(DEAD);
+  const old = spawn('bindfs', ['-f', DEAD, d.mnt], { stdio: 'ignore' });
   const oldExit = new Promise((resolve) => old.once('exit', resolve));
   for (let i = 0; i < 100 && !(await isMounted(d.mnt)); i++) await sleep(100);
   old.kill('SIGKILL');
   await oldExit;
-  t.true(await isMounted(d.mnt));
+  t.deepEqual(await mountSources(d.mnt), [DEAD], 'the dead mount is still there');
   const dead = await health(d.mnt);
   t.is(dead.code, 1);
   t.regex(dead.out, /does not answer stat/, 'the health check tells a dead mount from a live one');
 
   const r = startEntrypoint(t, mounters[0], d);
-  await waitHealthy(d.mnt, r);
+  await waitHealthy(d.mnt, r, DEAD);
   t.regex(r.log(), /still mounted from an earlier run; detaching it/);
+  t.false((await mountSources(d.mnt)).includes(DEAD), 'the dead mount is gone, not buried under the new one');
   r.child.kill('SIGTERM');
   t.is(await r.exit, 0, r.log());
   t.false(await isMounted(d.mnt));

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { smbConfSnippet } from '../../lib/cli/commands/smb-conf.js';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
-import { canMount, mountFixture } from '../helpers/mount-fixture.js';
+import { canMount, mountFixture, REPO } from '../helpers/mount-fixture.js';
 import { canRunSmbd, type ShareSpec, type SmbFileId, startSmbd } from '../helpers/smbd.js';
 
 const run = promisify(execFile);
@@ -32,6 +32,11 @@ function byPath(t: ExecutionContext, share: string, files: SmbFileId[]): Ids {
   for (const f of files)
     if (f.listingId !== undefined) t.is(f.listingId, f.internalId, `[${share}] ${f.path}: listing and FileInternalInformation agree`);
   return new Map(files.map((f) => [f.path, f.internalId]));
+}
+
+/** Entries in path order, so two maps compare by content alone. */
+function sorted(ids: Ids): [string, bigint][] {
+  return [...ids].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
 }
 
 /** st_ino of every path under dir, read by find(1) in a child process (never by touching a FUSE mount from here). */
@@ -99,6 +104,23 @@ function share(name: string, path: string): ShareSpec {
     t.not(stable1.get(a), stable1.get(b), `${a} and ${b} get two FileIds`);
     t.is(stable1.get('top.txt'), rawIno.get('top.txt'), 'a file on the root filesystem keeps its inode number as id');
 
+    // Files a client creates over SMB (smbd writes their DOS attributes itself) get their stable id too.
+    const made = ['made-over-smb.txt', 'ext4/made-over-smb.txt', 'xfs/made-over-smb.txt'];
+    const withNew = byPath(t, 'stable', await smbd.fileIds('stable', made));
+    const onMountNow = await inodes(fx.mnt);
+    for (const p of made) {
+      t.truthy(withNew.get(p), `${p} was created over SMB`);
+      t.is(onMountNow.get(p), withNew.get(p), `FileId of ${p}, created over SMB, is its stable id`);
+    }
+    for (const [p, id] of stable1) t.is(withNew.get(p), id, `${p} kept its FileId`);
+    for (const p of made) stable1.set(p, withNew.get(p)!);
+
+    // The same ids from the table itself (`stableid id`, read-only while the mount holds the export).
+    for (const p of [a, b, 'top.txt']) {
+      const { stdout } = await run(process.execPath, [join(REPO, 'bin', 'stableid'), 'id', src, p, '--json'], { timeout: 30_000 });
+      t.is(stable1.get(p), BigInt((JSON.parse(stdout) as { id: string }).id), `stableid id ${p} = its SMB FileId`);
+    }
+
     // 2. The bindfs share collides on exactly those two files.
     const bind1 = byPath(t, 'bind', await smbd.fileIds('bind'));
     t.is(bind1.get(a), bind1.get(b), `bindfs share: ${a} and ${b} share FileId ${bind1.get(a)}`);
@@ -116,7 +138,7 @@ function share(name: string, path: string): ShareSpec {
     t.truthy(mount1?.source);
     t.is(mount2?.source, mount1?.source, 'the same filesystem name on every mount, for fileid:algorithm = fsname');
     await smbd.start();
-    t.deepEqual(byPath(t, 'stable', await smbd.fileIds('stable')), stable1, 'same FileIds after unmount, mount and smbd restart');
+    t.deepEqual(sorted(byPath(t, 'stable', await smbd.fileIds('stable'))), sorted(stable1), 'same FileIds after unmount, mount and smbd restart');
 
     // 4. The disks come back in the other order, each at the device number the other had.
     await smbd.stop();
@@ -128,7 +150,7 @@ function share(name: string, path: string): ShareSpec {
     await fx.remount();
     await bindfs.mount();
     await smbd.start();
-    t.deepEqual(byPath(t, 'stable', await smbd.fileIds('stable')), stable1, 'same FileIds after the disks swapped');
+    t.deepEqual(sorted(byPath(t, 'stable', await smbd.fileIds('stable'))), sorted(stable1), 'same FileIds after the disks swapped');
     const raw2 = byPath(t, 'raw', await smbd.fileIds('raw'));
     t.is(raw2.get('top.txt'), raw1.get('top.txt'));
     t.is(raw2.get(a), raw1.get(b), `raw share: ${a} now has the FileId ${b} had`);
