@@ -71,7 +71,7 @@ export class Smbd {
     return this.child?.pid;
   }
 
-  /** Start smbd and wait until it accepts TCP connections on the port. */
+  /** Start smbd and wait until it (not some other process) listens on the port. */
   async start(): Promise<void> {
     if (this.child) throw new Error('smbd already running');
     const log = join(this.dir, 'smbd.out');

@@ -46,6 +46,18 @@ test('smb-conf prints a share section for the mountpoint', async (t) => {
   t.true(mac.out.startsWith(`[${dir.split('/').pop()}]`), 'the share name defaults to the basename');
 });
 
+(process.getuid?.() === 0 ? test.serial : test.serial.skip)('smb-conf warns when MNT is some other mount', async (t) => {
+  const dir = await tempDir(t, 'stableid-smbconf-');
+  await mkdir(join(dir, 'a'));
+  await mkdir(join(dir, 'b'));
+  await run('mount', ['--bind', join(dir, 'a'), join(dir, 'b')]);
+  t.teardown(() => run('umount', [join(dir, 'b')]).then(() => undefined, () => undefined));
+  const r = await cli(['smb-conf', join(dir, 'b')]);
+  t.is(r.code, 0, 'a warning, not a refusal: the snippet is still printed');
+  t.regex(r.err, /is a \S+ mount, not a stableid mount \(fuse\.stableid\)/);
+  t.true(r.out.startsWith('[b]\n'));
+});
+
 test('smb-conf refuses share names and paths smb.conf would misread', async (t) => {
   const bad = await cli(['smb-conf', '/srv/x', '--share', 'a]b']);
   t.is(bad.code, 2);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { smbConfSnippet } from '../../lib/cli/commands/smb-conf.js';
+import { runMain } from '../../lib/cli/main.js';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
 import { canMount, mountFixture, REPO } from '../helpers/mount-fixture.js';
@@ -89,7 +90,15 @@ function share(name: string, path: string): ShareSpec {
     });
     await bindfs.mount();
 
-    const stableSection = smbConfSnippet({ path: fx.mnt, share: 'stable' });
+    // The share section as the CLI prints it for this live mount (no warning: it is a stableid mount).
+    let stableSection = '';
+    let cliErr = '';
+    const code = await runMain(['smb-conf', fx.mnt, '--share', 'stable'], {
+      io: { out: (x) => void (stableSection += x), err: (x) => void (cliErr += x) },
+    });
+    t.is(code, 0);
+    t.is(cliErr, '', 'smb-conf recognises the stableid mount');
+    t.is(stableSection, smbConfSnippet({ path: fx.mnt, share: 'stable' }));
     const smbd = await startSmbd(t, [{ name: 'stable', section: stableSection }, share('raw', src), share('bind', bindMnt)]);
 
     // 1. The stable share: FileId = the id stableid gives (st_ino on the mount), for every file.

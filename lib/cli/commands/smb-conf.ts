@@ -1,8 +1,8 @@
 // `stableid smb-conf MNT [--share NAME] [--macos]`: print an smb.conf share
 // section for a stableid mountpoint. docs/samba.md explains each line; the
 // Samba tests run smbd with exactly this text.
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
+import { FSTYPE, mountAt } from '../../fuse/mountinfo.js';
 import type { CommandFactory } from '../context.js';
 import { UsageError } from '../io.js';
 
@@ -41,19 +41,6 @@ function checkShareName(name: string): string {
   return name;
 }
 
-/** Mount points from /proc/self/mountinfo (octal escapes decoded), mapped to fstype. */
-async function mountPoints(): Promise<Map<string, string>> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const [pre, post] = line.split(' - ');
-    if (!post) continue;
-    out.set(unescape(pre.split(' ')[4]), post.split(' ')[0]);
-  }
-  return out;
-}
-
 export const smbConfCommand: CommandFactory = (ctx) => ({
   command: 'smb-conf <mnt>',
   describe: 'print an smb.conf share section for a stableid mountpoint',
@@ -70,11 +57,11 @@ export const smbConfCommand: CommandFactory = (ctx) => ({
     if (path.includes('%')) throw new UsageError(`mountpoint ${path} contains %, which smb.conf would expand: rename it`);
     const share = checkShareName(argv.share ?? basename(path));
     // A warning, not an error: the snippet may be written before the mount runs.
-    const fstype = (await mountPoints()).get(path);
-    if (fstype === undefined)
+    const mount = await mountAt(path);
+    if (mount === undefined)
       ctx.io.err(`stableid: note: ${path} is not mounted now; point the share at the mountpoint stableid-mount uses`);
-    else if (!fstype.startsWith('fuse'))
-      ctx.io.err(`stableid: warning: ${path} is a ${fstype} mount, not a stableid (FUSE) mount`);
+    else if (mount.fsType !== FSTYPE)
+      ctx.io.err(`stableid: warning: ${path} is a ${mount.fsType} mount, not a stableid mount (${FSTYPE})`);
     ctx.io.out(smbConfSnippet({ path, share, macos: argv.macos }));
   },
 });
