@@ -71,10 +71,11 @@ export class StableIdMapper implements IdMapper {
       o.identify ??
       ((dev) => {
         // Re-read mountinfo when an unseen device shows up: mounts change while we run.
-        return readFile('/proc/self/mountinfo', 'utf8').then((text) => {
-          this.lastMountinfo = text;
-          return identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) });
-        });
+        // Never record this text as lastMountinfo: checkRemounts() must still see
+        // the change and re-identify the devices bound before it.
+        return readFile('/proc/self/mountinfo', 'utf8').then((text) =>
+          identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) }),
+        );
       });
     const every = o.remountCheckMs ?? (o.identify ? 0 : 2000);
     if (every > 0) {
