@@ -7,14 +7,14 @@ import test, { type ExecutionContext } from 'ava';
 import { INO_MASK } from '../../lib/mapper/mapper.js';
 import { canMount, mountFixture, type MountFixture } from '../helpers/mount-fixture.js';
 import { fileHandles, probeTree } from '../helpers/probe.js';
-import { runOk } from '../helpers/run.js';
+import { run, runOk } from '../helpers/run.js';
 
 const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
 const why = gate.ok ? '' : ` (skipped: ${gate.reason})`;
 
 /** A source tree with files, dirs, a hard link, a symlink, and a second filesystem (tmpfs) inside. */
-async function makeSource(t: ExecutionContext, fx: { dir: string }): Promise<string> {
+async function makeSource(fx: { dir: string }): Promise<string> {
   const src = join(fx.dir, 'src');
   await mkdir(join(src, 'd/e'), { recursive: true });
   await writeFile(join(src, 'a.txt'), 'a');
@@ -24,7 +24,6 @@ async function makeSource(t: ExecutionContext, fx: { dir: string }): Promise<str
   await symlink('a.txt', join(src, 'sym'));
   await mkdir(join(src, 'other'));
   await runOk('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'stableid-test', join(src, 'other')]);
-  t.teardown(() => runOk('umount', ['-l', join(src, 'other')]).then(() => undefined));
   await writeFile(join(src, 'other/x.txt'), 'x');
   await mkdir(join(src, 'other/sub'));
   await writeFile(join(src, 'other/sub/y.txt'), 'y');
@@ -35,8 +34,12 @@ async function fixture(t: ExecutionContext): Promise<MountFixture> {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const dir = await mkdtemp(join(tmpdir(), 'stableid-ids-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const src = await makeSource(t, { dir });
+  // One teardown, so the tmpfs is always unmounted before its directory is removed.
+  t.teardown(async () => {
+    await run('umount', ['-l', join(dir, 'src/other')], { timeoutMs: 10_000 });
+    await rm(dir, { recursive: true, force: true });
+  });
+  const src = await makeSource({ dir });
   return mountFixture(t, 'fuse', { src });
 }
 
