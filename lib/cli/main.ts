@@ -11,6 +11,11 @@ export interface MainOptions {
   stopSignal?: Promise<NodeJS.Signals>;
   /** Name shown in --help (stableid or stableid-mount). */
   scriptName?: string;
+  /**
+   * Serve one command as the whole program (bin/stableid-mount is `stableid
+   * mount`): its arguments come first and --help shows no command name.
+   */
+  only?: string;
 }
 
 export async function runMain(argv: string[], opts: MainOptions = {}): Promise<number> {
@@ -21,8 +26,6 @@ export async function runMain(argv: string[], opts: MainOptions = {}): Promise<n
   let cli = yargs(argv)
     .scriptName(opts.scriptName ?? 'stableid')
     .strict()
-    .demandCommand(1, 'Name a command; see --help.')
-    .recommendCommands()
     .help()
     .version()
     .wrap(Math.min(100, process.stdout.columns || 100))
@@ -31,7 +34,14 @@ export async function runMain(argv: string[], opts: MainOptions = {}): Promise<n
       failed = { msg, err };
     })
     .showHelpOnFail(false);
-  for (const make of commands) cli = cli.command(make(ctx));
+  if (opts.only) {
+    const mod = commands.map((make) => make(ctx)).find((m) => String(m.command).split(' ')[0] === opts.only);
+    if (!mod) throw new Error(`no command ${opts.only}`);
+    cli = cli.command({ ...mod, command: String(mod.command).replace(/^\S+/, '$0') });
+  } else {
+    cli = cli.demandCommand(1, 'Name a command; see --help.').recommendCommands();
+    for (const make of commands) cli = cli.command(make(ctx));
+  }
   const out: string[] = [];
   try {
     await cli.parseAsync(argv, {}, (_err, _parsed, output) => {
@@ -41,7 +51,7 @@ export async function runMain(argv: string[], opts: MainOptions = {}): Promise<n
     failed ??= { msg: '', err: err as Error };
   }
   if (out.length) io.out(out.join('\n'));
-  if (failed) return report(io, failed.err ?? new UsageError(failed.msg));
+  if (failed) return report(io, failed.err ?? new UsageError(`${failed.msg} (see --help)`));
   return ctx.exitCode;
 }
 

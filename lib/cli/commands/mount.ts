@@ -9,6 +9,8 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { PassthroughBackend } from '../../backend/passthrough.js';
 import { FuseMount } from '../../fuse/mount.js';
+import { ListenError, parseListen } from '../../ninep/listen.js';
+import { type NinepServer, startNinepServer } from '../../ninep/server.js';
 import { OptionError, parseMountOptions } from '../../fuse/options.js';
 import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
@@ -23,9 +25,13 @@ export interface MountArgs {
   mnt: string;
   /** The values of every -o. */
   options: string[];
+  /** Also serve 9P2000.L on these addresses (tcp:HOST:PORT, unix:PATH), on the same mapper and backend. */
+  ninep?: string[];
+  /** Where the id table goes when SRC cannot hold it. */
+  stateDir?: string;
 }
 
-export type OpenMapper = (opts: { root: string; log?: (msg: string) => void }) => Promise<IdMapper>;
+export type OpenMapper = (opts: { root: string; stateDir?: string; log?: (msg: string) => void }) => Promise<IdMapper>;
 
 export interface MountDeps {
   openMapper: OpenMapper;
@@ -41,13 +47,14 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   let src: string;
   try {
     options = parseMountOptions(args.options, resolve(args.src));
+    args.ninep?.forEach(parseListen); // a bad address is refused before anything is locked or mounted
     src = await checkSource(resolve(args.src));
     checkNesting(src, mnt);
     await checkDevFuse();
     const note = await checkMountpoint(mnt, { nonempty: options.nonempty });
     if (note) io.err(`stableid: ${note}`);
   } catch (err) {
-    if (err instanceof OptionError) throw new UsageError(err.message, 2);
+    if (err instanceof OptionError || err instanceof ListenError) throw new UsageError(err.message, 2);
     if (err instanceof PreflightError) throw new UsageError(err.message, 1);
     throw err;
   }
@@ -55,7 +62,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   process.umask(0);
   let mapper: IdMapper;
   try {
-    mapper = await deps.openMapper({ root: src, log: (msg) => io.err(msg.startsWith('stableid:') ? msg : `stableid: ${msg}`) });
+    mapper = await deps.openMapper({ root: src, stateDir: args.stateDir, log: (msg) => io.err(msg.startsWith('stableid:') ? msg : `stableid: ${msg}`) });
   } catch (err) {
     if (err instanceof ExportLockedError) throw new UsageError(err.message, 1);
     if (err instanceof TableCorruptError) throw new UsageError(`the id table is damaged: ${err.message} (see stableid table --help; nothing was mounted)`, 1);
@@ -71,9 +78,19 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     } catch (err) {
       throw new UsageError(`cannot mount ${mnt}: ${(err as Error).message}`, 1);
     }
-    // A second front-end (the lead's `--9p ADDR`) starts here, on `backend`.
-    io.out(`stableid: serving ${src} at ${mnt}`);
+    // The second front-end: 9P on the same backend, so one mapper (one table writer) serves both.
+    let ninep: NinepServer | undefined;
+    if (args.ninep?.length) {
+      try {
+        ninep = await startNinepServer({ backend, listen: args.ninep, exportPath: src, log: (msg) => io.err(`stableid: 9p: ${msg}`) });
+      } catch (err) {
+        await fuse.unmount();
+        throw err instanceof ListenError ? new UsageError(`${err.message} (nothing is mounted)`, 1) : err;
+      }
+    }
+    io.out(`stableid: serving ${src} at ${mnt}${ninep ? ` and over 9P2000.L at ${ninep.addresses.join(' ')}` : ''}`);
     const why = await Promise.race([fuse.ended.then(() => 'unmounted' as const), stop]);
+    await ninep?.close();
     if (why !== 'unmounted') await fuse.unmount();
     return 0;
   } finally {
@@ -94,6 +111,23 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
         default: true,
         describe: 'serve in the foreground (always; accepted for compatibility with other FUSE tools)',
       })
+      .example('stableid-mount /srv/data /srv/stable', 'serve until Ctrl-C or SIGTERM (then unmount and exit 0)')
+      .example('stableid-mount -o allow_other /srv/data /srv/stable', 'let smbd and other users in; share /srv/stable (stableid smb-conf prints the section)')
+      .example('stableid-mount /srv/data /srv/stable --9p tcp:127.0.0.1:5640', 'the same ids over 9P for a VM')
+      .epilog(
+        'Ids: a file on SRC\'s own filesystem keeps its inode number; files on filesystems mounted inside SRC get ' +
+          'prefix << 48 | ino, with the prefix kept in SRC\'s user.stableid.* xattrs (see stableid table show SRC). ' +
+          'Samba: docs/samba.md. A damaged table stops the start: stableid table verify SRC.',
+      )
+      .option('9p', {
+        type: 'string',
+        array: true,
+        describe: 'also serve SRC over 9P2000.L at tcp:HOST:PORT or unix:PATH (repeatable), with the same ids as the mount',
+      })
+      .option('state-dir', {
+        type: 'string',
+        describe: 'where the id table goes when SRC cannot hold it (read-only, no user xattrs); default /var/lib/stableid',
+      })
       .option('o', {
         type: 'string',
         array: true,
@@ -103,7 +137,8 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
           'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
       }),
   handler: async (argv) => {
-    const { src, mnt, o } = argv as unknown as { src: string; mnt: string; o?: string[] };
-    ctx.exitCode = await runMount(ctx, { src, mnt, options: o ?? [] });
+    const { src, mnt, o, stateDir } = argv as unknown as { src: string; mnt: string; o?: string[]; stateDir?: string };
+    const ninep = (argv as unknown as Record<string, string[] | undefined>)['9p'];
+    ctx.exitCode = await runMount(ctx, { src, mnt, options: o ?? [], ninep, stateDir });
   },
 });

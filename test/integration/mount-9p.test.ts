@@ -1,0 +1,56 @@
+// `stableid-mount SRC MNT --9p ADDR`: one process, one mapper, two front-ends.
+// A file's FUSE st_ino and its 9P qid.path are the same id, also for files on
+// two loop-mounted filesystems whose raw inode numbers collide.
+import test from 'ava';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { canLoop, loopImages } from '../helpers/loop-images.js';
+import { canMount, forceUnmount, REPO, tempDir, waitMounted } from '../helpers/mount-fixture.js';
+import { NinepClient } from '../helpers/ninep-client.js';
+import { probeTree } from '../helpers/probe.js';
+import { Started } from '../helpers/run.js';
+
+const fuse = await canMount('fuse');
+const loop = await canLoop();
+const gate = !fuse.ok ? fuse.reason : !loop.ok ? loop.reason : '';
+const serial = gate ? test.skip : test.serial;
+const why = gate ? ` (skipped: ${gate})` : '';
+
+serial(`--9p serves the mount's ids: qid.path == st_ino for every path, colliding inodes included${why}`, async (t) => {
+  const dir = await tempDir(t, 'stableid-mount9p-');
+  const src = join(dir, 'src');
+  const mnt = join(dir, 'mnt');
+  const sock = join(dir, '9p.sock');
+  await mkdir(src);
+  await mkdir(mnt);
+  const imgs = await loopImages(t, src, ['ext4', 'xfs']);
+  const proc = new Started(process.execPath, [join(REPO, 'bin/stableid-mount'), src, mnt, '--9p', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
+  t.teardown(async () => {
+    if (proc.running) proc.child.kill('SIGTERM');
+    if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
+    await forceUnmount(mnt);
+  });
+  await waitMounted(proc, mnt);
+  await proc.waitFor(/over 9P2000\.L at unix:/);
+
+  const tree = await probeTree(mnt); // st_ino as the kernel reports them, read by a child process
+  const c = await NinepClient.attached(`unix:${sock}`);
+  t.teardown(() => c.close());
+  let fid = 1;
+  let compared = 0;
+  for (const [path, entry] of tree) {
+    const qids = path === '' ? [] : await c.walk(0, ++fid, ...path.split('/'));
+    const qid = path === '' ? (await c.getattr(0)).qid : qids[qids.length - 1]!;
+    t.is(qid.path, entry.ino, `${path || '/'}: 9P qid.path equals FUSE st_ino`);
+    if (path !== '') await c.clunk(fid);
+    compared++;
+  }
+  const rel = (p: string) => p.slice(src.length + 1);
+  const e = tree.get(rel(imgs.collidingFiles.ext4))!;
+  const x = tree.get(rel(imgs.collidingFiles.xfs))!;
+  t.not(e.ino, x.ino, 'equal raw inode numbers on two disks give two ids');
+  t.true(compared > 4);
+
+  proc.child.kill('SIGTERM');
+  t.is((await proc.exit(10_000))?.code, 0, proc.stderr);
+});
