@@ -14,7 +14,7 @@
 // unmounts (lazily if busy) and detaches, even when the test fails.
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { access, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -102,7 +102,7 @@ export async function loopImages(t: ExecutionContext, src: string, kinds: FsKind
     await run('truncate', ['-s', `${opts.sizeMiB ?? 320}M`, images[kind]]);
     const args = kind === 'ext4' ? ['-q', '-F', '-b', '4096'] : ['-q', '-f'];
     await run(`mkfs.${kind}`, [...args, ...(opts.mkfsArgs?.[kind] ?? []), images[kind]], 120_000);
-    await attach(kind);
+    await withLoopLock(() => attach(kind));
   }
 
   const collide = await makeCollidingFiles(dirs, kinds);
@@ -113,10 +113,14 @@ export async function loopImages(t: ExecutionContext, src: string, kinds: FsKind
     collidingFiles: collide.files,
     async reattachReversed() {
       const before = kinds.map((k) => attached.get(k)!);
-      await unmountAll();
-      // Re-attach in the other order, each onto the device the other had, so st_dev numbers swap.
-      const order = [...kinds].reverse();
-      for (let i = 0; i < order.length; i++) await attach(order[i]!, before[i]);
+      // Test files run in parallel: under the lock, no other test's `losetup -f`
+      // can take the devices we free before we take them back swapped.
+      await withLoopLock(async () => {
+        await unmountAll();
+        // Re-attach in the other order, each onto the device the other had, so st_dev numbers swap.
+        const order = [...kinds].reverse();
+        for (let i = 0; i < order.length; i++) await attach(order[i]!, before[i]);
+      });
       Object.assign(images_.devices, Object.fromEntries(attached));
     },
   };
@@ -151,4 +155,42 @@ async function makeCollidingFiles(dirs: Record<FsKind, string>, kinds: FsKind[])
     }
   }
   throw new Error(`no common inode number after 4000 files on each of ${kinds.join(', ')}`);
+}
+
+const LOCK = join(tmpdir(), 'stableid-test-loop.lock');
+
+/**
+ * A lock across test processes (ava runs files in parallel workers) around
+ * every loop attach: an atomic mkdir holding the owner's pid; a lock whose
+ * owner is dead is taken over.
+ */
+async function withLoopLock<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(LOCK);
+      await writeFile(join(LOCK, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(await readFile(join(LOCK, 'pid'), 'utf8').catch(() => ''));
+      if (owner && !alive(owner)) await rm(LOCK, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`${LOCK} held by pid ${owner || '?'} for 2 minutes`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(LOCK, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
