@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import test from 'ava';
 import { INO_MASK } from '../../lib/mapper/mapper.js';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
-import { canMount, forceUnmount, mountFixture, tempDir } from '../helpers/mount-fixture.js';
+import { canMount, forceUnmount, mountFixture, REPO, tempDir } from '../helpers/mount-fixture.js';
 import { probeTree } from '../helpers/probe.js';
 import { run, runOk } from '../helpers/run.js';
 
@@ -49,6 +49,12 @@ serial(`equal st_ino on ext4 and xfs gives two ids (bindfs shows the collision),
   const links = [...first.values()].filter((e) => e.type === 'file' && (e.nlink ?? 1) > 1).length;
   t.is(new Set(all).size, all.length - links / 2, 'no two files share an id (hard links aside)');
   for (const [p, e] of first) if (p !== '') t.is(e.dino, e.ino, `${p}: d_ino equals st_ino`);
+
+  // The CLI, a separate process reading the table while the mount holds the export, agrees.
+  for (const f of [files.ext4, files.xfs, 'ext4', '']) {
+    const out = await runOk(process.execPath, [join(REPO, 'bin/stableid'), 'id', src, f || '.', '--json'], { timeoutMs: 30_000 });
+    t.is(BigInt(JSON.parse(out).id), first.get(f)!.ino, `stableid id ${f || '.'} equals the mount's st_ino`);
+  }
 
   await fx.server.stop();
   await fx.remount();
