@@ -45,10 +45,19 @@ export class StateFileStore implements ChunkStore {
     const dir = dirname(this.file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.tmp-${process.pid}`;
+    const data = Buffer.concat(chunks(FILE_CHUNK));
     const fh = await open(tmp, 'w', 0o600);
     try {
-      for (const c of chunks(FILE_CHUNK)) await fh.write(c);
+      // write(2) may write less than asked on a nearly full filesystem without
+      // failing: loop, then read the file back before it replaces the last good one.
+      for (let o = 0; o < data.length; ) {
+        const { bytesWritten } = await fh.write(data, o, data.length - o, o);
+        if (bytesWritten <= 0) throw Object.assign(new Error(`short write to ${tmp}`), { code: 'ENOSPC' });
+        o += bytesWritten;
+      }
       await fh.sync();
+      const back = await readFile(tmp);
+      if (!back.equals(data)) throw Object.assign(new Error(`${tmp} reads back ${back.length} of ${data.length} bytes differently`), { code: 'EIO' });
     } catch (err) {
       await fh.close();
       await unlink(tmp).catch(() => undefined);
