@@ -12,6 +12,8 @@ export interface Ctx {
   exportPath?: string;
   /** Tell every connection that `from` is now `to` (fid paths follow renames). */
   renamed(from: string, to: string): void;
+  /** Tell every connection that `path` is gone (unlinked, removed or renamed over). */
+  removed(path: string): void;
 }
 
 export interface Handler {

@@ -65,6 +65,17 @@ export class FidTable {
     return this.fids.size;
   }
 
+  /**
+   * After `path` was unlinked, removed or renamed over: fids at or under it
+   * name nothing. Their path becomes STALE, which the backend refuses, so a
+   * later walk from them cannot follow whatever takes the name next (a
+   * symlink out of the export, say). Open handles keep working, as in POSIX.
+   */
+  removed(path: string): void {
+    if (path === '') return;
+    for (const f of this.fids.values()) if (f.path === path || f.path.startsWith(`${path}/`)) f.path = STALE;
+  }
+
   /** After rename(from, to): fids at or under `from` now live under `to`. */
   renamed(from: string, to: string): void {
     for (const f of this.fids.values()) {
@@ -73,6 +84,9 @@ export class FidTable {
     }
   }
 }
+
+/** The path of a fid whose file was removed: the NUL makes the backend refuse every use (EINVAL). */
+export const STALE = '\0removed';
 
 export const parentOf = (path: string): string => path.slice(0, Math.max(0, path.lastIndexOf('/')));
 export const baseOf = (path: string): string => path.slice(path.lastIndexOf('/') + 1);

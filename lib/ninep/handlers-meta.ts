@@ -86,7 +86,9 @@ export const metaHandlers = [
   }),
 
   on(M.Tgetattr, M.Rgetattr, async ({ fid }, c) => {
-    const attr = await c.backend.getattr(c.fids.get(fid).path);
+    const f = c.fids.get(fid);
+    // An open fid answers from its handle: its name may be gone (unlinked while open).
+    const attr = f.state.kind === 'open' && c.backend.fgetattr ? await c.backend.fgetattr(f.state.fh) : await c.backend.getattr(f.path);
     const valid = attr.btimeNs !== 0n ? M.GETATTR_BASIC | M.GETATTR_BTIME : M.GETATTR_BASIC;
     return { valid, qid: qidOf(attr), ...wireAttr(attr) };
   }),
@@ -152,6 +154,7 @@ export const metaHandlers = [
     if (f.path === '') throw new FsError('EBUSY', 'the export root cannot be renamed');
     checkName(name);
     await c.backend.rename(parentOf(f.path), baseOf(f.path), d.path, name);
+    if (joinPath(d.path, name) !== f.path) c.removed(joinPath(d.path, name)); // whatever was there is gone
     c.renamed(f.path, joinPath(d.path, name));
     return {};
   }),
@@ -162,6 +165,7 @@ export const metaHandlers = [
     checkName(oldname);
     checkName(newname);
     await c.backend.rename(from.path, oldname, to.path, newname);
+    if (joinPath(from.path, oldname) !== joinPath(to.path, newname)) c.removed(joinPath(to.path, newname));
     c.renamed(joinPath(from.path, oldname), joinPath(to.path, newname));
     return {};
   }),
@@ -170,6 +174,7 @@ export const metaHandlers = [
     const d = dirFid(c, dirfid);
     checkName(name);
     await (flags & AT_REMOVEDIR ? c.backend.rmdir(d.path, name) : c.backend.unlink(d.path, name));
+    c.removed(joinPath(d.path, name));
     return {};
   }),
 
@@ -182,6 +187,7 @@ export const metaHandlers = [
       const attr = await c.backend.getattr(f.path);
       const [dir, name] = [parentOf(f.path), baseOf(f.path)];
       await (isDir(attr) ? c.backend.rmdir(dir, name) : c.backend.unlink(dir, name));
+      c.removed(f.path);
     } finally {
       await releaseFid(c, f).catch(() => undefined); // the remove's own outcome is what the client hears
     }

@@ -19,6 +19,7 @@ export interface SessionOptions {
   exportPath?: string;
   log: (line: string) => void;
   renamed(from: string, to: string): void;
+  removed(path: string): void;
 }
 
 /** Requests in flight per connection before we stop reading from it. */
@@ -40,7 +41,7 @@ export class Session {
     private readonly opts: SessionOptions,
     private readonly name: string,
   ) {
-    this.ctx = { backend: opts.backend, fids: this.fids, msize: opts.maxMsize, exportPath: opts.exportPath, renamed: opts.renamed };
+    this.ctx = { backend: opts.backend, fids: this.fids, msize: opts.maxMsize, exportPath: opts.exportPath, renamed: opts.renamed, removed: opts.removed };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.writeBlocked = false;
