@@ -6,7 +6,8 @@
 //   mount  fstype, source and mount point relative to the export root, from
 //          /proc/self/mountinfo (tmpfs, network filesystems, no blkid)
 //   stdev  nothing better was found (no mountinfo line: e.g. a btrfs
-//          subvolume crossed without its own mount); unstable, logged
+//          subvolume crossed without its own mount), with the boot id:
+//          new ids after a reboot (logged), never another device's ids
 // The mount place is also kept as `alt`, so a device recorded one way can be
 // recognised if the stronger source is unreadable on a later run.
 import { execFile } from 'node:child_process';
@@ -83,6 +84,15 @@ export interface IdentifyOptions {
   rootDev: bigint;
   mounts: MountInfo[];
   probe?: typeof blkidProbe;
+  bootId?: () => Promise<string>;
+}
+
+let bootId: Promise<string> | undefined;
+
+/** This boot's id (/proc/sys/kernel/random/boot_id), read once. */
+export function readBootId(): Promise<string> {
+  bootId ??= readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((s) => s.trim());
+  return bootId;
 }
 
 /** The stable identity of the filesystem whose st_dev is `dev` in this run. */
@@ -90,7 +100,13 @@ export async function identify(dev: bigint, o: IdentifyOptions): Promise<Identit
   if (dev === o.rootDev) return { kind: 'root', identity: 'root', alt: 'root' };
   const mm = majorMinor(dev);
   const cands = o.mounts.filter((m) => m.majorMinor === mm);
-  if (cands.length === 0) return { kind: 'stdev', identity: `stdev:${mm}`, alt: `stdev:${mm}` };
+  if (cands.length === 0) {
+    // Anonymous st_dev numbers are handed out again at every boot: keyed by
+    // number alone, another subvolume could inherit this one's ids after a
+    // reboot. With the boot id, its ids change after a reboot but never repeat.
+    const boot = await (o.bootId ?? readBootId)();
+    return { kind: 'stdev', identity: `stdev:${boot}:${mm}`, alt: `stdev:${boot}:${mm}` };
+  }
   // Several lines for one st_dev are bind mounts of the same filesystem: prefer the one inside the export.
   const rel = (m: MountInfo) => relative(o.exportRoot, m.mountPoint) || '.';
   const inside = (m: MountInfo) => !rel(m).startsWith('..');

@@ -37,3 +37,12 @@ test('identity: UUID when blkid reads one, else mount place relative to the expo
   t.is((await identify(46n, withUuid)).identity, 'mount:tmpfs:tmpfs:tmp');
   t.like(await identify(99n, withUuid), { kind: 'stdev' });
 });
+
+test('identity: a device without a mount line is keyed by st_dev and boot id, so another boot never inherits its ids', async (t) => {
+  const o = { exportRoot: '/srv/data', rootDev: 0xfe01n, mounts: parseMountinfo(mountinfo), probe: async () => undefined };
+  const a = await identify(99n, { ...o, bootId: async () => 'boot-a' });
+  const b = await identify(99n, { ...o, bootId: async () => 'boot-b' });
+  t.is(a.kind, 'stdev');
+  t.not(a.identity, b.identity, 'the same st_dev number after a reboot is another device');
+  t.is(a.identity, (await identify(99n, { ...o, bootId: async () => 'boot-a' })).identity, 'stable within one boot');
+});
