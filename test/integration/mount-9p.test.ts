@@ -2,7 +2,8 @@
 // A file's FUSE st_ino and its 9P qid.path are the same id, also for files on
 // two loop-mounted filesystems whose raw inode numbers collide.
 import test from 'ava';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import * as M from '../../lib/ninep/messages.js';
 import { join } from 'node:path';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
 import { canMount, forceUnmount, REPO, tempDir, waitMounted } from '../helpers/mount-fixture.js';
@@ -53,4 +54,33 @@ serial(`--9p serves the mount's ids: qid.path == st_ino for every path, collidin
 
   proc.child.kill('SIGTERM');
   t.is((await proc.exit(10_000))?.code, 0, proc.stderr);
+});
+
+serial(`-o ro applies to --9p too: changes get EROFS, reads work${why}`, async (t) => {
+  const dir = await tempDir(t, 'stableid-mount9p-ro-');
+  const src = join(dir, 'src');
+  const mnt = join(dir, 'mnt');
+  const sock = join(dir, '9p.sock');
+  await mkdir(src);
+  await mkdir(mnt);
+  await writeFile(join(src, 'f.txt'), 'kept');
+  const proc = new Started(process.execPath, [join(REPO, 'bin/stableid-mount'), '-o', 'ro', src, mnt, '--9p', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
+  t.teardown(async () => {
+    if (proc.running) proc.child.kill('SIGTERM');
+    if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
+    await forceUnmount(mnt);
+  });
+  await waitMounted(proc, mnt);
+  await proc.waitFor(/over 9P2000\.L at unix:/);
+  const c = await NinepClient.attached(`unix:${sock}`);
+  t.teardown(() => c.close());
+  const EROFS = 30;
+  t.is(await c.errno(M.Tmkdir, { dfid: 0, name: 'nope', mode: 0o755, gid: 0 }), EROFS);
+  t.is(await c.errno(M.Tunlinkat, { dirfid: 0, name: 'f.txt', flags: 0 }), EROFS);
+  await c.walk(0, 1, 'f.txt');
+  t.is(await c.errno(M.Tlopen, { fid: 1, flags: 1 /* O_WRONLY */ }), EROFS);
+  await c.walk(0, 2, 'f.txt');
+  await c.rpc(M.Tlopen, { fid: 2, flags: 0 });
+  t.is((await c.readAll(2)).toString(), 'kept');
+  t.deepEqual(await readdir(src), ['f.txt']);
 });

@@ -8,6 +8,7 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { PassthroughBackend } from '../../backend/passthrough.js';
+import { readOnly } from '../../backend/read-only.js';
 import { FuseMount } from '../../fuse/mount.js';
 import { ListenError, parseListen } from '../../ninep/listen.js';
 import { type NinepServer, startNinepServer } from '../../ninep/server.js';
@@ -82,7 +83,9 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     let ninep: NinepServer | undefined;
     if (args.ninep?.length) {
       try {
-        ninep = await startNinepServer({ backend, listen: args.ninep, exportPath: src, log: (msg) => io.err(`stableid: 9p: ${msg}`) });
+        // -o ro is a kernel mount flag for FUSE; 9P has none, so the backend refuses changes itself.
+        const served = options.readOnly ? readOnly(backend) : backend;
+        ninep = await startNinepServer({ backend: served, listen: args.ninep, exportPath: src, log: (msg) => io.err(`stableid: 9p: ${msg}`) });
       } catch (err) {
         await fuse.unmount();
         throw err instanceof ListenError ? new UsageError(`${err.message} (nothing is mounted)`, 1) : err;
@@ -121,7 +124,6 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
       )
       .option('9p', {
         type: 'string',
-        array: true,
         describe: 'also serve SRC over 9P2000.L at tcp:HOST:PORT or unix:PATH (repeatable), with the same ids as the mount',
       })
       .option('state-dir', {
@@ -130,15 +132,17 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
       })
       .option('o', {
         type: 'string',
-        array: true,
         describe:
           'mount options, comma-separated as in mount(8): allow_other (implies default_permissions), ro, ' +
           'default_permissions, entry_timeout=S, attr_timeout=S (default 1), kernel_cache | auto_cache (default) | direct_io, ' +
           'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
       }),
   handler: async (argv) => {
-    const { src, mnt, o, stateDir } = argv as unknown as { src: string; mnt: string; o?: string[]; stateDir?: string };
-    const ninep = (argv as unknown as Record<string, string[] | undefined>)['9p'];
-    ctx.exitCode = await runMount(ctx, { src, mnt, options: o ?? [], ninep, stateDir });
+    // -o and --9p may be repeated; they are not yargs arrays, which would swallow SRC and MNT after them.
+    const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+    const { src, mnt, stateDir } = argv as unknown as { src: string; mnt: string; stateDir?: string };
+    const o = list(argv.o);
+    const ninep = list(argv['9p']);
+    ctx.exitCode = await runMount(ctx, { src, mnt, options: o, ninep, stateDir });
   },
 });

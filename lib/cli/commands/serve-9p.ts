@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { PassthroughBackend } from '../../backend/passthrough.js';
+import { readOnly } from '../../backend/read-only.js';
 import { ExportLockedError } from '../../table/lock.js';
 import { TableCorruptError } from '../../table/record.js';
 import { openMapper } from '../../mapper/open.js';
@@ -18,6 +19,7 @@ export interface Serve9pArgs {
   listen: string[];
   msize?: number;
   stateDir?: string;
+  readOnly?: boolean;
 }
 
 export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<number> {
@@ -38,7 +40,8 @@ export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<numbe
     throw err;
   });
   try {
-    const backend = new PassthroughBackend({ root: src, mapper });
+    const passthrough = new PassthroughBackend({ root: src, mapper });
+    const backend = args.readOnly ? readOnly(passthrough) : passthrough;
     const stop = ctx.waitForStop();
     const server = await startNinepServer({ backend, listen: args.listen, exportPath: src, maxMsize: args.msize, log: say }).catch((err: Error) => {
       throw err instanceof ListenError ? new UsageError(err.message, 1) : err;
@@ -60,15 +63,17 @@ export const serve9pCommand: CommandFactory = (ctx: Context) => ({
       .positional('src', { type: 'string', describe: 'the directory to export', demandOption: true })
       .option('listen', {
         type: 'string',
-        array: true,
-        default: [DEFAULT_LISTEN],
+        default: DEFAULT_LISTEN,
         describe: 'tcp:HOST:PORT or unix:PATH (repeatable); loopback unless you name another address',
       })
       .option('msize', { type: 'number', describe: `largest msize offered to clients (default ${DEFAULT_MAX_MSIZE})` })
+      .option('read-only', { type: 'boolean', default: false, describe: 'refuse every change (EROFS); the id table is still written when a new disk is first seen' })
       .option('state-dir', { type: 'string', describe: 'where the id table goes when SRC cannot hold it (default /var/lib/stableid)' }),
   handler: async (argv) => {
-    const a = argv as unknown as { src: string; listen: string[]; msize?: number; stateDir?: string };
+    const a = argv as unknown as { src: string; listen: string | string[]; msize?: number; stateDir?: string; readOnly?: boolean };
+    // Repeatable without being a yargs array, which would swallow SRC after it.
+    const listen = Array.isArray(a.listen) ? a.listen : [a.listen];
     if (a.msize !== undefined && (!Number.isInteger(a.msize) || a.msize < 4096)) throw new UsageError(`--msize ${a.msize}: an integer of at least 4096`);
-    ctx.exitCode = await runServe9p(ctx, { src: a.src, listen: a.listen, msize: a.msize, stateDir: a.stateDir });
+    ctx.exitCode = await runServe9p(ctx, { src: a.src, listen, msize: a.msize, stateDir: a.stateDir, readOnly: a.readOnly });
   },
 });
