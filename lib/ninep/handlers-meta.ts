@@ -138,6 +138,10 @@ export const metaHandlers = [
   on(M.Tmknod, M.Rmknod, async ({ dfid, name, mode, major, minor, gid }, c) => {
     const d = dirFid(c, dfid);
     checkName(name);
+    // The server cannot tell a privileged client from any other (no authentication), and
+    // a device node made as root opens a disk to whoever reads it: FIFOs and sockets only.
+    const type = mode & 0o170000;
+    if (type === 0o020000 || type === 0o060000) throw new FsError('EPERM', 'device nodes cannot be made over 9P');
     return { qid: qidOf(await c.backend.mknod(d.path, name, mode, makedev(major, minor), callerFor(d, gid))) };
   }),
 

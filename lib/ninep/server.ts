@@ -1,7 +1,7 @@
 // startNinepServer(): listen on TCP and/or unix sockets and serve 9P2000.L
 // from a Backend. Independent of FUSE: the FUSE mount command and
 // `stableid serve-9p` both call it with their backend.
-import { lstat, unlink } from 'node:fs/promises';
+import { chmod, lstat, unlink } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Backend } from '../backend/backend.js';
 import { isCode } from '../errno.js';
@@ -73,6 +73,9 @@ async function listenOn(server: Server, addr: ListenAddr): Promise<ListenAddr> {
     if (addr.kind === 'unix') server.listen(addr.path, resolve);
     else server.listen(addr.port, addr.host, resolve);
   });
+  // 9P has no authentication: whoever can connect acts with this process's
+  // rights on the export. A unix socket is for its owner only; widen it with chmod if you mean to.
+  if (addr.kind === 'unix') await chmod(addr.path, 0o600);
   const bound = server.address();
   return addr.kind === 'tcp' && bound && typeof bound === 'object' ? { ...addr, port: bound.port } : addr;
 }

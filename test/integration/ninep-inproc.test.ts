@@ -175,6 +175,9 @@ test('Tsetattr sets mode, size and times (ns), Tmknod makes a FIFO, Tlock/Tgetlo
   t.is(fifo.qid.type, M.QTFILE);
   await c.walk(0, 2, 'pipe');
   t.is(await c.errno(M.Tlopen, { fid: 2, flags: 0 }), 1, 'the server never opens a FIFO or device node itself');
+  t.is(await c.errno(M.Tmknod, { dfid: 0, name: 'disk', mode: 0o060600, major: 7, minor: 0, gid: 0 }), 1, 'no block device nodes over 9P');
+  t.is(await c.errno(M.Tmknod, { dfid: 0, name: 'mem', mode: 0o020600, major: 1, minor: 1, gid: 0 }), 1, 'no character device nodes over 9P');
+  await t.throwsAsync(() => lstat(join(src, 'disk')), { code: 'ENOENT' });
 
   await c.rpc(M.Tlopen, { fid: 1, flags: 2 });
   const lock = { fid: 1, type: M.LOCK_TYPE.WRLCK, start: 0n, length: 0n, proc_id: 7, client_id: 'guest' };

@@ -22,6 +22,7 @@ test('one server listens on TCP and a unix socket at once; close() releases both
   const server = await startNinepServer({ backend, listen: ['tcp:127.0.0.1:0', `unix:${sock}`] });
   t.regex(server.addresses[0]!, /^tcp:127\.0\.0\.1:\d+$/);
   t.is(server.addresses[1], `unix:${sock}`);
+  t.is((await stat(sock)).mode & 0o777, 0o600, 'no authentication in 9P: the socket is for its owner only');
   for (const a of server.addresses) {
     const c = await NinepClient.attached(a);
     t.is((await c.getattr(0)).qid.path, (await backend.getattr('')).ino, a);
