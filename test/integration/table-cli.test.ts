@@ -145,3 +145,23 @@ xtest(`while a server holds the export, id answers read-only and repair is refus
   t.is(v.code, 1);
   t.regex(v.err, new RegExp(`served now by pid ${process.pid}; stop it`));
 });
+
+xtest(`id refuses a path that leaves SRC through a symlink, and allocates nothing for it${xattrsHere}`, async (t) => {
+  const base = await mkdtemp(join(tmpdir(), 'stableid-cli-esc-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const fs = await import('node:fs/promises');
+  await fs.mkdir(join(base, 'src/d'), { recursive: true });
+  await fs.mkdir(join(base, 'outside'));
+  await writeFile(join(base, 'outside/secret'), 's');
+  await fs.symlink(join(base, 'outside'), join(base, 'src/esc'));
+  const state = join(base, 'state');
+  for (const p of ['esc/secret', join(base, 'outside/secret'), '../outside/secret']) {
+    const r = await cli('id', join(base, 'src'), p, '--state-dir', state);
+    t.is(r.code, 2, p);
+    t.regex(r.err, /is not inside/, p);
+  }
+  const ok = await cli('id', join(base, 'src'), 'esc', '--state-dir', state, '--json');
+  t.is(ok.code, 0, 'the symlink itself is inside SRC and has an id');
+  const show = await cli('table', 'show', join(base, 'src'), '--state-dir', state, '--json');
+  t.deepEqual(JSON.parse(show.out).prefixes.filter((p: { prefix: number }) => p.prefix !== 0), [], 'no prefix was allocated (prefix 0 is the root\'s own)');
+});

@@ -1,7 +1,7 @@
 // `stableid id SRC PATH`: the stable id of one path, allocating a prefix if needed.
 // While a server holds the export, answers from the table read-only.
 import { lstat, realpath } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Argv } from 'yargs';
 import { inspectExport, readOnlyMapper } from '../../mapper/inspect.js';
 import { DEFAULT_STATE_DIR, openMapper } from '../../mapper/open.js';
@@ -27,8 +27,17 @@ export const idCommand: CommandFactory = (ctx) => ({
     } catch (err) {
       throw new UsageError(`${a.src}: ${(err as Error).message}`, 2);
     }
-    const path = isAbsolute(a.path) ? a.path : join(root, a.path);
-    if (relative(root, path).startsWith('..')) throw new UsageError(`${a.path} is not inside ${root}`, 2);
+    const given = resolve(root, a.path);
+    // Resolve the directories (not the last name: a symlink has its own id) so a
+    // symlink on the way cannot lead outside SRC and allocate a prefix for a foreign disk.
+    let path: string;
+    try {
+      path = join(await realpath(dirname(given)), basename(given));
+    } catch (err) {
+      throw new UsageError(`${given}: ${(err as Error).message}`, 2);
+    }
+    const rel = relative(root, path);
+    if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) throw new UsageError(`${a.path} is not inside ${root} (after following the directories on its way)`, 2);
     let st;
     try {
       st = await lstat(path, { bigint: true });
