@@ -55,6 +55,9 @@ export class PersistentTable {
   /** Where the loaded table came from. */
   source = 'nowhere (new table)';
   private readonly log: (msg: string) => void;
+  /** The table moved to the state file and the root has no marker naming it yet. */
+  private markerPending = false;
+  private moveReason = '';
 
   constructor(opts: TableOptions) {
     this.xattrs = new XattrStore(opts.root);
@@ -144,15 +147,19 @@ export class PersistentTable {
       } catch (err) {
         if (!(err instanceof StoreFullError)) throw err;
         this.useFile(err.message);
-        await this.file.writeSlot(generation, chunks);
-        this.generation = data.generation = generation;
-        await this.leaveMarker(generation);
-        this.log(`table: moved to ${this.file.where} (${err.message}); keep it, and pass the same --state-dir on every start`);
-        return;
+        // From here on the root must point at the state file, even if this
+        // first file write fails and a later save is the first to succeed.
+        this.markerPending = true;
+        this.moveReason = err.message;
       }
     }
     await this.file.writeSlot(generation, chunks);
     this.generation = data.generation = generation;
+    if (this.markerPending) {
+      await this.leaveMarker(generation);
+      this.markerPending = false;
+      this.log(`table: moved to ${this.file.where} (${this.moveReason}); keep it, and pass the same --state-dir on every start`);
+    }
   }
 
   /** Replace the older xattr slot by a MOVED marker naming the state file. Best effort: the root may be read-only. */
