@@ -26,7 +26,7 @@ export interface StableMapperOptions {
   log?: (msg: string) => void;
   /** Injected in tests; defaults to reading /proc/self/mountinfo and blkid. */
   identify?: (dev: bigint) => Promise<Identity>;
-  /** How often to look for remounts (ms); default 2000 with the default identify, else off. */
+  /** How often to look for remounts (ms); default 500 with the default identify, else off. */
   remountCheckMs?: number;
 }
 
@@ -77,7 +77,8 @@ export class StableIdMapper implements IdMapper {
           identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) }),
         );
       });
-    const every = o.remountCheckMs ?? (o.identify ? 0 : 2000);
+    // A text compare of mountinfo twice a second is cheap; blkid runs only when it changed.
+    const every = o.remountCheckMs ?? (o.identify ? 0 : 500);
     if (every > 0) {
       this.timer = setInterval(() => void this.checkRemounts().catch((err) => this.log(`remount check failed: ${(err as Error).message}`)), every);
       this.timer.unref();
@@ -90,7 +91,7 @@ export class StableIdMapper implements IdMapper {
    * the same number (and even the same mount id). When mountinfo changed,
    * every bound st_dev is identified again (blkid); a binding whose identity
    * changed is dropped, so the next lookup binds the newcomer by its own
-   * identity. Between the change and this check (2 s), old bindings answer.
+   * identity. Between the change and this check (up to 0.5 s), old bindings answer.
    */
   async checkRemounts(): Promise<void> {
     if (this.boundIdentity.size === 0) return;

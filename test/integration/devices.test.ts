@@ -82,9 +82,9 @@ loopTest(`disks re-attached in the other order while the mapper runs keep their 
   const before = (await stat(imgs.collidingFiles.ext4, { bigint: true })).dev;
   await imgs.reattachReversed();
   t.is((await stat(imgs.collidingFiles.xfs, { bigint: true })).dev, before, 'xfs now has the st_dev ext4 had');
-  // What the mapper's 2 s timer does; called directly so the test does not sleep.
+  // What the mapper's 0.5 s timer does; called directly so the test does not sleep.
   await m.checkRemounts();
-  // The 2 s timer may have run mid-swap and seen a disk absent (stdev:...): either way the binding was dropped.
+  // The 0.5 s timer may have run mid-swap and seen a disk absent (stdev:...): either way the binding was dropped.
   t.regex(logs.join('\n'), /now holds (uuid|stdev):/);
   t.deepEqual({ ext4: await idOf(m, imgs.collidingFiles.ext4), xfs: await idOf(m, imgs.collidingFiles.xfs) }, first);
 });
