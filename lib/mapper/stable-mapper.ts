@@ -80,7 +80,14 @@ export class StableIdMapper implements IdMapper {
     // A text compare of mountinfo twice a second is cheap; blkid runs only when it changed.
     const every = o.remountCheckMs ?? (o.identify ? 0 : 500);
     if (every > 0) {
-      this.timer = setInterval(() => void this.checkRemounts().catch((err) => this.log(`remount check failed: ${(err as Error).message}`)), every);
+      let running = false; // blkid can take seconds: never two checks at once
+      this.timer = setInterval(() => {
+        if (running) return;
+        running = true;
+        void this.checkRemounts()
+          .catch((err) => this.log(`remount check failed: ${(err as Error).message}`))
+          .finally(() => (running = false));
+      }, every);
       this.timer.unref();
     }
   }
