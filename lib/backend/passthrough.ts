@@ -1,6 +1,6 @@
 // Backend over node:fs/promises plus the id mapper: each op translates to one
 // or two syscalls on SRC and reports the stable id.
-import { constants as C, type BigIntStats } from 'node:fs';
+import { constants as C, type BigIntStats, lstatSync } from 'node:fs';
 import { access, chmod, link, lchown, lstat, mkdir, open, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
@@ -49,8 +49,13 @@ export class PassthroughBackend implements Backend {
     return attrFromStats(st, this.mapper.knownId(st.dev, st.ino) ?? (await this.mapper.idFor(st.dev, st.ino)));
   }
 
+  /**
+   * lstat on the JS thread (synchronous): one cached-metadata syscall costs
+   * less than the two thread wake-ups of libuv's pool, and lookup/getattr are
+   * most of the requests (test/bench/e2e/fuse-metadata.bench.ts).
+   */
   private async stat(rel: string): Promise<Attr> {
-    return this.attrOf(await lstat(this.abs(rel), { bigint: true }));
+    return this.attrOf(lstatSync(this.abs(rel), { bigint: true }));
   }
 
   /**
@@ -221,7 +226,7 @@ export class PassthroughBackend implements Backend {
     const out = await Promise.all(
       names.map(async (name): Promise<DirEntry | undefined> => {
         try {
-          return { name, attr: await this.attrOf(await lstat(prefix + name, { bigint: true })) };
+          return { name, attr: await this.attrOf(lstatSync(prefix + name, { bigint: true })) }; // sync: see stat()
         } catch (err) {
           if (isCode(err, 'ENOENT')) return undefined; // removed since readdir: skip, as the kernel would
           throw err;
