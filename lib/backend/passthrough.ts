@@ -1,7 +1,8 @@
 // Backend over node:fs/promises plus the id mapper: each op translates to one
 // or two syscalls on SRC and reports the stable id.
-import { constants as C, type BigIntStats } from 'node:fs';
-import { access, chmod, link, lchown, lstat, mkdir, open, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { close, constants as C, type BigIntStats, fdatasync, fstatSync, fsync, ftruncate, lstatSync, open, openSync, read, write } from 'node:fs';
+import { access, chmod, link, lchown, lstat, mkdir, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
@@ -22,7 +23,8 @@ export class PassthroughBackend implements Backend {
   readonly root: string;
   private readonly mapper: IdMapper;
   private readonly chownToCaller: boolean;
-  private readonly handles = new Map<Handle, FileHandle>();
+  /** Open source fds (a handle is its fd): plain fds, so that create() can open synchronously. */
+  private readonly handles = new Set<Handle>();
 
   constructor(opts: PassthroughOptions) {
     this.root = opts.root.replace(/\/+$/, '') || '/';
@@ -49,8 +51,13 @@ export class PassthroughBackend implements Backend {
     return attrFromStats(st, this.mapper.knownId(st.dev, st.ino) ?? (await this.mapper.idFor(st.dev, st.ino)));
   }
 
+  /**
+   * lstat on the JS thread (synchronous): one cached-metadata syscall costs
+   * less than the two thread wake-ups of libuv's pool, and lookup/getattr are
+   * most of the requests (test/bench/e2e/fuse-metadata.bench.ts).
+   */
   private async stat(rel: string): Promise<Attr> {
-    return this.attrOf(await lstat(this.abs(rel), { bigint: true }));
+    return this.attrOf(lstatSync(this.abs(rel), { bigint: true }));
   }
 
   /**
@@ -67,10 +74,9 @@ export class PassthroughBackend implements Backend {
     if (this.chownToCaller && caller) await lchown(abs, caller.uid, caller.gid);
   }
 
-  private handle(fh: Handle): FileHandle {
-    const h = this.handles.get(fh);
-    if (!h) throw new FsError('EBADF', `no open handle ${fh}`);
-    return h;
+  private handle(fh: Handle): number {
+    if (!this.handles.has(fh)) throw new FsError('EBADF', `no open handle ${fh}`);
+    return fh;
   }
 
   lookup(dir: string, name: string): Promise<Attr> {
@@ -87,7 +93,7 @@ export class PassthroughBackend implements Backend {
     if (set.mode !== undefined) await chmod(abs, set.mode & 0o7777);
     if (set.uid !== undefined || set.gid !== undefined) await lchown(abs, set.uid ?? -1, set.gid ?? -1);
     if (set.size !== undefined) {
-      if (fh !== undefined) await this.handle(fh).truncate(Number(set.size));
+      if (fh !== undefined) await ftruncateP(this.handle(fh), Number(set.size));
       else await truncate(abs, Number(set.size));
     }
     if (set.atime !== undefined || set.mtime !== undefined) {
@@ -164,54 +170,55 @@ export class PassthroughBackend implements Backend {
     return this.stat(rel);
   }
 
+  // Not openSync: opening a FIFO (or a device) may wait for its peer, which
+  // must not stop the whole server.
   async open(path: string, flags: number): Promise<Handle> {
-    const h = await open(this.abs(path), (flags & ~(C.O_CREAT | C.O_EXCL)) | C.O_NOFOLLOW);
-    this.handles.set(h.fd, h);
-    return h.fd;
+    const fd = await openP(this.abs(path), (flags & ~(C.O_CREAT | C.O_EXCL)) | C.O_NOFOLLOW);
+    this.handles.add(fd);
+    return fd;
   }
 
   async create(dir: string, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; attr: Attr }> {
     const rel = this.child(dir, name);
     const abs = this.abs(rel);
-    const h = await open(abs, flags | C.O_CREAT | C.O_NOFOLLOW, mode);
-    this.handles.set(h.fd, h);
+    const fd = await createFd(abs, flags, mode);
+    this.handles.add(fd);
     try {
       await this.own(abs, caller);
-      return { fh: h.fd, attr: await this.attrOf(await h.stat({ bigint: true })) };
+      return { fh: fd, attr: await this.attrOf(fstatSync(fd, { bigint: true })) }; // sync: see stat()
     } catch (err) {
-      await this.release(h.fd);
+      await this.release(fd);
       throw err;
     }
   }
 
   async read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await this.handle(fh).read(buf, 0, length, Number(position));
+    const bytesRead = await readP(this.handle(fh), buf, length, Number(position));
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
   async write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
-    const { bytesWritten } = await this.handle(fh).write(data, 0, data.length, Number(position));
-    return bytesWritten;
+    return writeP(this.handle(fh), data, Number(position));
   }
 
   async fsync(fh: Handle, datasync: boolean): Promise<void> {
-    const h = this.handle(fh);
-    await (datasync ? h.datasync() : h.sync());
+    const fd = this.handle(fh);
+    await (datasync ? fdatasyncP(fd) : fsyncP(fd));
   }
 
   async fgetattr(fh: Handle): Promise<Attr> {
-    return this.attrOf(await this.handle(fh).stat({ bigint: true }));
+    return this.attrOf(fstatSync(this.handle(fh), { bigint: true })); // sync: see stat()
   }
 
   fd(fh: Handle): number | undefined {
-    return this.handles.get(fh)?.fd;
+    return this.handles.has(fh) ? fh : undefined;
   }
 
   async release(fh: Handle): Promise<void> {
-    const h = this.handle(fh);
+    const fd = this.handle(fh);
     this.handles.delete(fh);
-    await h.close();
+    await closeP(fd);
   }
 
   async readdir(path: string): Promise<DirEntry[]> {
@@ -221,7 +228,7 @@ export class PassthroughBackend implements Backend {
     const out = await Promise.all(
       names.map(async (name): Promise<DirEntry | undefined> => {
         try {
-          return { name, attr: await this.attrOf(await lstat(prefix + name, { bigint: true })) };
+          return { name, attr: await this.attrOf(lstatSync(prefix + name, { bigint: true })) }; // sync: see stat()
         } catch (err) {
           if (isCode(err, 'ENOENT')) return undefined; // removed since readdir: skip, as the kernel would
           throw err;
@@ -264,6 +271,34 @@ export class PassthroughBackend implements Backend {
     await sys.lremovexattr(this.abs(path), name);
   }
 }
+
+/**
+ * CREATE comes after the kernel found no such name, so the file is almost
+ * always new: with O_EXCL the open can only make a regular file or fail (it
+ * never opens a FIFO that would wait for a writer), so it runs on the JS
+ * thread and saves the libuv pool round trip (test/bench/e2e/
+ * fuse-metadata.bench.ts, create+stat+unlink). A name that appeared
+ * meanwhile is opened as asked, off the JS thread.
+ */
+async function createFd(abs: string, flags: number, mode: number): Promise<number> {
+  try {
+    return openSync(abs, flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
+  } catch (err) {
+    if (flags & C.O_EXCL || !isCode(err, 'EEXIST')) throw err;
+  }
+  return openP(abs, flags | C.O_CREAT | C.O_NOFOLLOW, mode);
+}
+
+// fd calls as promises (node:fs/promises has them only on FileHandles).
+const openP = promisify(open) as (path: string, flags: number, mode?: number) => Promise<number>;
+const closeP = promisify(close);
+const fsyncP = promisify(fsync);
+const fdatasyncP = promisify(fdatasync);
+const ftruncateP = promisify(ftruncate);
+const readP = (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+const writeP = (fd: number, buf: Buffer, pos: number): Promise<number> =>
+  new Promise((resolve, reject) => write(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))));
 
 function timespec(t: TimeSet | undefined): [bigint, number] {
   if (t === undefined) return [0n, sys.UTIME_OMIT];

@@ -91,7 +91,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_set_named_property(env, v, "errno", errnum);
     napi_reject_deferred(env, w->deferred, v);
   }
-  napi_delete_async_work(env, w->work);
+  if (w->work) napi_delete_async_work(env, w->work);
   free(w->path);
   free(w->name);
   free(w->value);
@@ -189,18 +189,31 @@ static struct work *xattr_work(napi_env env, napi_callback_info info, enum kind 
   return w;
 }
 
-// lgetxattr(path, name) -> Promise<Buffer>
+// The same promise, settled before it is returned: the syscall runs here, on
+// the JS thread. For reads of metadata on a local disk (microseconds) this
+// beats a trip through libuv's pool: two thread wake-ups per call cost more
+// than the call on a 2-core VM (test/bench/e2e/fuse-metadata.bench.ts, ls -lR:
+// `ls -l` asks for security.selinux on every file).
+static napi_value run_now(napi_env env, struct work *w) {
+  napi_value promise;
+  napi_create_promise(env, &w->deferred, &promise);
+  execute(env, w);
+  complete(env, napi_ok, w);
+  return promise;
+}
+
+// lgetxattr(path, name) -> Promise<Buffer> (run inline: see run_now)
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   struct work *w = xattr_work(env, info, LGETXATTR, 2, argv);
-  return w ? start(env, w) : NULL;
+  return w ? run_now(env, w) : NULL;
 }
 
-// llistxattr(path) -> Promise<Buffer> (names, each ending in NUL)
+// llistxattr(path) -> Promise<Buffer> (names, each ending in NUL; run inline: see run_now)
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   struct work *w = xattr_work(env, info, LLISTXATTR, 1, argv);
-  return w ? start(env, w) : NULL;
+  return w ? run_now(env, w) : NULL;
 }
 
 // lsetxattr(path, name, value: Buffer, flags) -> Promise<void>
