@@ -1,6 +1,6 @@
 // The mount's life: foreground serving, clean exits on signals and external
 // umount, one-line errors for every bad start, and recovery after kill -9.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { mountAt } from '../../lib/fuse/mountinfo.js';
@@ -95,14 +95,20 @@ serial(`bad starts fail with one clear line${why}`, async (t) => {
 });
 
 serial(`kill -9 leaves a stale mount that the next start cleans up, ids unchanged${why}`, async (t) => {
-  const fx = await mountFixture(t);
-  await mkdir(join(fx.src, 'd'));
-  await writeFile(join(fx.src, 'd/f'), 'data');
+  const dir = await tempDir(t, 'stableid-kill-');
+  const src = join(dir, 'src');
+  await mkdir(join(src, 'd'), { recursive: true });
+  // A second filesystem inside SRC, so its ids carry a prefix from the persistent table.
+  await run('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'stableid-kill', join(src, 'd')], { timeoutMs: 10_000 });
+  t.teardown(async () => void (await run('umount', ['-l', join(src, 'd')], { timeoutMs: 10_000 })));
+  await writeFile(join(src, 'd/f'), 'data');
+  const fx = await mountFixture(t, 'fuse', { src });
   const before = await probeTree(fx.mnt);
+  t.true(before.get('d/f')!.ino >= 1n << 48n, 'd/f has a table-backed id');
   // Mid-workload: a client keeps writing while the server dies.
   const writer = new Started('sh', ['-c', `i=0; while [ $i -lt 100000 ]; do echo $i > "${join(fx.mnt, 'd/w')}" || exit 0; i=$((i+1)); done`]);
   t.teardown(() => void writer.child.kill('SIGKILL'));
-  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < 100 && !(await stat(join(src, 'd/w')).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
   fx.server.proc.child.kill('SIGKILL');
   await fx.server.proc.exited;
   await writer.exit(10_000);
