@@ -96,6 +96,19 @@ export class FuseOps {
     return { uid, gid, pid };
   }
 
+  /**
+   * A file whose name went may live on under another of its hard links:
+   * adopt the first other name the kernel has seen that still holds this very
+   * file (checked by id, since SRC may have changed behind us).
+   */
+  private async relink(node: Node): Promise<void> {
+    if (node.parent || !node.alts) return;
+    for (const alt of this.nodes.alternates(node)) {
+      const attr = await this.backend.getattr(alt.path).catch(() => undefined);
+      if (attr?.ino === node.id) return this.nodes.adopt(node, alt.parent, alt.name);
+    }
+  }
+
   /** Answers with an entry and counts the lookup the kernel now holds. */
   private entry(req: Req, parent: Node, name: string, attr: Attr): void {
     checkId(attr.ino);
@@ -157,7 +170,9 @@ export class FuseOps {
       [Op.UNLINK]: async (req, ino, name) => {
         const parent = nodes.get(ino);
         await be.unlink(nodes.path(parent), name as string);
+        const node = parent.children?.get(name as string);
         nodes.removed(parent, name as string);
+        if (node) await this.relink(node);
         nat.replyErr(req, 0);
       },
       [Op.RMDIR]: async (req, ino, name) => {
@@ -181,7 +196,9 @@ export class FuseOps {
           if (flags && isCode(err, 'EINVAL')) this.warn(`rename ${name as string} -> ${newName as string}: ${(err as Error).message}`);
           throw err;
         }
+        const replaced = newParent.children?.get(newName as string);
         nodes.renamed(parent, name as string, newParent, newName as string);
+        if (replaced && replaced !== parent.children?.get(name as string)) await this.relink(replaced);
         nat.replyErr(req, 0);
       },
       [Op.LINK]: async (req, ino, newIno, newName) => {

@@ -109,3 +109,20 @@ serial(`by default the addon serves reads and writes on open files itself, intac
   t.regex(log, /op 13 /, 'opens go through JS');
   t.notRegex(log, /op 1[45] /, 'no READ or WRITE reached JS');
 });
+
+serial(`a hard-linked file open through one name keeps working when its other name is removed${why}`, async (t) => {
+  const fx = await mountFixture(t);
+  // The shape Samba produces: a file opened, then another of its links removed, then fd-based
+  // changes (fchmod, futimens) that reach the server as SETATTR of the file's node.
+  const script = `cd "${fx.mnt}" && echo x > c && ln c d && exec 3<c && rm d && chmod 600 /proc/self/fd/3 && touch -d @1000000000 /proc/self/fd/3 && echo ok`;
+  const r = await run('sh', ['-c', script], { timeoutMs: 10_000 });
+  t.is(r.code, 0, r.stderr);
+  t.is(r.stdout.trim(), 'ok');
+  const st = await lstat(join(fx.src, 'c'));
+  t.is(st.mode & 0o777, 0o600);
+  t.is(st.mtimeMs, 1e12);
+  // And the other way round: the name looked up first goes, the newer one stays.
+  const r2 = await run('sh', ['-c', `cd "${fx.mnt}" && echo y > e && ln e f && exec 3<f && rm e && chmod 640 /proc/self/fd/3 && echo ok`], { timeoutMs: 10_000 });
+  t.is(r2.code, 0, r2.stderr);
+  t.is((await lstat(join(fx.src, 'f'))).mode & 0o777, 0o640);
+});

@@ -51,6 +51,27 @@ test('node table: paths follow renames, forget drops, unlinked nodes have no pat
   t.throws(() => nodes.get(13n));
 });
 
+test('node table: a hard-linked file keeps its other names; removing one leaves the rest as candidates', (t) => {
+  const nodes = new Nodes(2n);
+  const d = nodes.lookedUp(nodes.root, 'd', 10n);
+  const c = nodes.lookedUp(d, 'c', 20n);
+  t.is(nodes.lookedUp(nodes.root, 'link', 20n), c, 'one file, one node');
+  t.is(nodes.path(c), 'link', 'the place is the newest name');
+  nodes.removed(d, 'c');
+  t.is(nodes.path(c), 'link', 'removing another name leaves the place alone');
+  t.deepEqual(nodes.alternates(c), []);
+  nodes.lookedUp(d, 'c2', 20n);
+  nodes.removed(d, 'c2');
+  t.throws(() => nodes.path(c), { code: 'ESTALE' }, 'its place went');
+  t.deepEqual(nodes.alternates(c).map((a) => a.path), ['link'], 'the other name is a candidate');
+  nodes.adopt(c, nodes.root, 'link');
+  t.is(nodes.path(c), 'link');
+  nodes.renamed(nodes.root, 'link', d, 'moved');
+  t.is(nodes.path(c), 'd/moved');
+  nodes.forget(20n, 4n);
+  t.is(d.children?.size ?? 0, 0, 'forget drops every name of the node');
+});
+
 test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before 1970)', (t) => {
   const attr: Attr = {
     ino: (0xffffn << 48n) | 5n, mode: 0o100644, nlink: 3n, uid: 1000, gid: 1001, rdev: 0n,
