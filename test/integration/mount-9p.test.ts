@@ -1,7 +1,7 @@
 // `stableid-mount SRC MNT --9p ADDR`: one process, one mapper, two front-ends.
 // A file's FUSE st_ino and its 9P qid.path are the same id, also for files on
 // two loop-mounted filesystems whose raw inode numbers collide.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import * as M from '../../lib/ninep/messages.js';
 import { join } from 'node:path';
@@ -17,15 +17,12 @@ const gate = !fuse.ok ? fuse.reason : !loop.ok ? loop.reason : '';
 const serial = gate ? test.skip : test.serial;
 const why = gate ? ` (skipped: ${gate})` : '';
 
-serial(`--9p serves the mount's ids: qid.path == st_ino for every path, colliding inodes included${why}`, async (t) => {
-  const dir = await tempDir(t, 'stableid-mount9p-');
-  const src = join(dir, 'src');
+/** bin/stableid-mount [options] SRC MNT --9p unix:SOCK, stopped and unmounted in teardown. */
+async function serve(t: ExecutionContext, dir: string, src: string, options: string[] = []): Promise<{ proc: Started; mnt: string; client: NinepClient }> {
   const mnt = join(dir, 'mnt');
   const sock = join(dir, '9p.sock');
-  await mkdir(src);
   await mkdir(mnt);
-  const imgs = await loopImages(t, src, ['ext4', 'xfs']);
-  const proc = new Started(process.execPath, [join(REPO, 'bin/stableid-mount'), src, mnt, '--9p', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
+  const proc = new Started(process.execPath, [join(REPO, 'bin/stableid-mount'), ...options, src, mnt, '--9p', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
   t.teardown(async () => {
     if (proc.running) proc.child.kill('SIGTERM');
     if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
@@ -33,10 +30,18 @@ serial(`--9p serves the mount's ids: qid.path == st_ino for every path, collidin
   });
   await waitMounted(proc, mnt);
   await proc.waitFor(/over 9P2000\.L at unix:/);
+  const client = await NinepClient.attached(`unix:${sock}`);
+  t.teardown(() => client.close());
+  return { proc, mnt, client };
+}
 
+serial(`--9p serves the mount's ids: qid.path == st_ino for every path, colliding inodes included${why}`, async (t) => {
+  const dir = await tempDir(t, 'stableid-mount9p-');
+  const src = join(dir, 'src');
+  await mkdir(src);
+  const imgs = await loopImages(t, src, ['ext4', 'xfs']);
+  const { proc, mnt, client: c } = await serve(t, dir, src);
   const tree = await probeTree(mnt); // st_ino as the kernel reports them, read by a child process
-  const c = await NinepClient.attached(`unix:${sock}`);
-  t.teardown(() => c.close());
   let fid = 1;
   let compared = 0;
   for (const [path, entry] of tree) {
@@ -59,21 +64,9 @@ serial(`--9p serves the mount's ids: qid.path == st_ino for every path, collidin
 serial(`-o ro applies to --9p too: changes get EROFS, reads work${why}`, async (t) => {
   const dir = await tempDir(t, 'stableid-mount9p-ro-');
   const src = join(dir, 'src');
-  const mnt = join(dir, 'mnt');
-  const sock = join(dir, '9p.sock');
   await mkdir(src);
-  await mkdir(mnt);
   await writeFile(join(src, 'f.txt'), 'kept');
-  const proc = new Started(process.execPath, [join(REPO, 'bin/stableid-mount'), '-o', 'ro', src, mnt, '--9p', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
-  t.teardown(async () => {
-    if (proc.running) proc.child.kill('SIGTERM');
-    if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
-    await forceUnmount(mnt);
-  });
-  await waitMounted(proc, mnt);
-  await proc.waitFor(/over 9P2000\.L at unix:/);
-  const c = await NinepClient.attached(`unix:${sock}`);
-  t.teardown(() => c.close());
+  const { client: c } = await serve(t, dir, src, ['-o', 'ro']); // -o before SRC: it must not swallow SRC and MNT
   const EROFS = 30;
   t.is(await c.errno(M.Tmkdir, { dfid: 0, name: 'nope', mode: 0o755, gid: 0 }), EROFS);
   t.is(await c.errno(M.Tunlinkat, { dirfid: 0, name: 'f.txt', flags: 0 }), EROFS);
