@@ -99,6 +99,12 @@ export class PersistentTable {
     }
     if (!best) {
       await this.chooseMode(false);
+      // Nothing on the root can say whether this export had a table elsewhere.
+      if (this.mode === 'file')
+        this.log(
+          `table: none in ${this.file.where}, and ${this.xattrs.root} cannot hold one (${this.modeReason}): starting a new table. ` +
+            `If this export was served before with another --state-dir, stop now and pass that one: a new table gives new ids to files on other filesystems under it`,
+        );
       return emptyTable();
     }
     if (best.slot.flags & FLAG_MOVED) {

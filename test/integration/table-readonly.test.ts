@@ -29,6 +29,7 @@ const root = process.getuid?.() === 0;
   const logs: string[] = [];
   let m = await openMapper({ root: ro, stateDir, log: (s) => logs.push(s) });
   t.regex(logs.join('\n'), /new prefixes go to state file .*\.table \(.* is on a read-only filesystem\)/);
+  t.regex(logs.join('\n'), /starting a new table\. If this export was served before with another --state-dir, stop now/, 'a first start on a read-only root says what a wrong --state-dir would cost');
   const id = await m.idFor(dev, (3n << 48n) | 9n);
   t.is(id, (1n << 48n) | 9n);
   await m.close();
