@@ -65,6 +65,27 @@ export function table(lines: BenchLine[]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
 }
 
+/**
+ * A line for the table, or undefined for an info line (no numeric value).
+ * The 9P benches print { bench: workload, server, value, unit }: their
+ * baseline is the peer, diod, serving the same directory to the same client.
+ */
+export function normalize(raw: Record<string, unknown>, file: string): BenchLine | undefined {
+  if (typeof raw.value !== 'number' || !Number.isFinite(raw.value)) return undefined;
+  if (typeof raw.name === 'string') return raw as unknown as BenchLine;
+  if (typeof raw.server !== 'string' || typeof raw.bench !== 'string') return undefined;
+  return {
+    bench: file.replace(/^.*\//, '').replace(/\.bench\.js$/, ''),
+    name: raw.bench,
+    value: raw.value,
+    unit: String(raw.unit ?? ''),
+    target: raw.server,
+    baseline: raw.server === 'diod',
+    better: /\/s$/.test(String(raw.unit)) ? 'higher' : 'lower',
+    note: 'baseline: diod',
+  };
+}
+
 async function main(): Promise<number> {
   const filter = process.argv[2];
   const files = (await benchFiles(here)).filter((f) => !filter || f.includes(filter));
@@ -79,8 +100,8 @@ async function main(): Promise<number> {
     for (const text of proc.stdout.split('\n')) {
       if (!text.startsWith('{')) continue;
       try {
-        const l = JSON.parse(text) as BenchLine;
-        lines.push(l);
+        const l = normalize(JSON.parse(text) as Record<string, unknown>, name);
+        if (l) lines.push(l);
         process.stdout.write(`${text}\n`);
       } catch {
         /* not ours */
