@@ -61,7 +61,7 @@ export class FuseMount {
       m.dispatch,
     );
     const entry = await mountAt(opts.mountpoint).catch(() => undefined);
-    if (entry?.fsType === FSTYPE) m.connection = entry.dev;
+    if (entry?.fstype === FSTYPE) m.connection = entry.dev;
     return m;
   }
 

@@ -53,9 +53,9 @@ export async function checkMountpoint(mnt: string, opts: { nonempty: boolean }):
   const mounted = await mountAt(mnt);
   if (mounted) {
     const stale = await withTimeout(stat(mnt).then(() => false, (err: unknown) => isCode(err, 'ENOTCONN')), 5000);
-    if (stale === undefined) throw new PreflightError(`mountpoint ${mnt} does not answer (a hung ${mounted.fsType} mount): abort it with echo 1 > /sys/fs/fuse/connections/${mounted.dev}/abort, then umount -l ${mnt}`);
-    if (!stale || mounted.fsType !== FSTYPE) {
-      throw new PreflightError(`mountpoint ${mnt} is busy: ${mounted.source} (${mounted.fsType}) is mounted there; unmount it first (fusermount3 -u ${mnt} or umount ${mnt})`);
+    if (stale === undefined) throw new PreflightError(`mountpoint ${mnt} does not answer (a hung ${mounted.fstype} mount): abort it with echo 1 > /sys/fs/fuse/connections/${mounted.dev}/abort, then umount -l ${mnt}`);
+    if (!stale || mounted.fstype !== FSTYPE) {
+      throw new PreflightError(`mountpoint ${mnt} is busy: ${mounted.source} (${mounted.fstype}) is mounted there; unmount it first (fusermount3 -u ${mnt} or umount ${mnt})`);
     }
     await lazyUnmount(mnt);
     note = `cleaned up a stale stableid mount at ${mnt} (its server had stopped without unmounting)`;

@@ -14,6 +14,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { IdentityKind } from '../table/record.js';
+import type { MountInfo } from '../mountinfo.js';
 
 export interface Identity {
   kind: IdentityKind;
@@ -21,50 +22,13 @@ export interface Identity {
   alt: string;
 }
 
-export interface MountInfo {
-  /** Unique per mount; a new mount of the same device gets a new one. */
-  mountId: string;
-  majorMinor: string;
-  /** The mount's root inside its filesystem (a btrfs subvolume, a bind-mounted subdirectory). */
-  fsRoot: string;
-  mountPoint: string;
-  fstype: string;
-  source: string;
-  superOptions: string;
-}
-
-// mountinfo escapes space, tab, newline and backslash as \ooo octal.
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-export function parseMountinfo(text: string): MountInfo[] {
-  const out: MountInfo[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const f = line.split(' ');
-    const dash = f.indexOf('-', 6);
-    if (dash < 0 || f.length < dash + 4) continue;
-    out.push({
-      mountId: f[0]!,
-      majorMinor: f[2]!,
-      fsRoot: unescape(f[3]!),
-      mountPoint: unescape(f[4]!),
-      fstype: f[dash + 1]!,
-      source: unescape(f[dash + 2]!),
-      superOptions: f[dash + 3]!,
-    });
-  }
-  return out;
-}
+export { type MountInfo, parseMountinfo, readMountinfo } from '../mountinfo.js';
 
 /** glibc's gnu_dev_major/minor on the st_dev Node reports. */
 export function majorMinor(dev: bigint): string {
   const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n);
   const minor = (dev & 0xffn) | ((dev >> 12n) & 0xffffff00n);
   return `${major}:${minor}`;
-}
-
-export function readMountinfo(): Promise<MountInfo[]> {
-  return readFile('/proc/self/mountinfo', 'utf8').then(parseMountinfo);
 }
 
 /** UUID and TYPE of a block device from its superblock, or undefined (no blkid, not root, no UUID). */

@@ -72,7 +72,7 @@ export function serverCommand(kind: 'fake' | 'cli', src: string, mnt: string, op
 export async function waitMounted(proc: Started, mnt: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if ((await mountAt(mnt))?.fsType === 'fuse.stableid') return;
+    if ((await mountAt(mnt))?.fstype === 'fuse.stableid') return;
     if (!proc.running) throw new Error(`server exited (${proc.child.exitCode ?? proc.child.signalCode}) before mounting:\n${proc.stderr}${proc.stdout}`);
     if (Date.now() > deadline) throw new Error(`${mnt} not mounted after ${timeoutMs} ms:\n${proc.stderr}${proc.stdout}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -83,7 +83,7 @@ export async function waitMounted(proc: Started, mnt: string, timeoutMs = 15_000
 export async function forceUnmount(mnt: string): Promise<void> {
   const m = await mountAt(mnt);
   if (!m) return;
-  if (m.fsType.startsWith('fuse')) await abortConnection(m.dev).catch(() => undefined);
+  if (m.fstype.startsWith('fuse')) await abortConnection(m.dev).catch(() => undefined);
   await run('umount', ['-l', mnt], { timeoutMs: 10_000 });
 }
 

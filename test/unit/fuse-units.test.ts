@@ -93,7 +93,7 @@ test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before
 
 test('mountinfo parsing unescapes paths and computes the connection number', (t) => {
   const m = parseMountinfo('36 35 0:38 / /tmp/a\\040b rw,nosuid - fuse.stableid /srv/x rw,user_id=0\n');
-  t.deepEqual(m, [{ dev: 38, mountPoint: '/tmp/a b', fsType: 'fuse.stableid', source: '/srv/x' }]);
+  t.deepEqual(m, [{ mountId: '36', majorMinor: '0:38', dev: 38, fsRoot: '/', mountPoint: '/tmp/a b', fstype: 'fuse.stableid', source: '/srv/x', superOptions: 'rw,user_id=0' }]);
 });
 
 test('preflight: a missing /dev/fuse and nested paths give one clear line', async (t) => {

@@ -60,8 +60,8 @@ export const smbConfCommand: CommandFactory = (ctx) => ({
     const mount = await mountAt(path);
     if (mount === undefined)
       ctx.io.err(`stableid: note: ${path} is not mounted now; point the share at the mountpoint stableid-mount uses`);
-    else if (mount.fsType !== FSTYPE)
-      ctx.io.err(`stableid: warning: ${path} is a ${mount.fsType} mount, not a stableid mount (${FSTYPE})`);
+    else if (mount.fstype !== FSTYPE)
+      ctx.io.err(`stableid: warning: ${path} is a ${mount.fstype} mount, not a stableid mount (${FSTYPE})`);
     ctx.io.out(smbConfSnippet({ path, share, macos: argv.macos }));
   },
 });
