@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { runMain } from '../../lib/cli/main.js';
 import { openMapper } from '../../lib/mapper/open.js';
 import { XattrStore } from '../../lib/table/xattr-store.js';
+import { tmpXattrsGate } from '../helpers/xattr-gate.js';
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
@@ -17,17 +18,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
   return { code, out, err };
 }
 
-const xattrsHere = await (async () => {
-  const d = await mkdtemp(join(tmpdir(), 'stableid-probe-'));
-  try {
-    await xattr.setAttribute(d, 'user.stableid.probe', 'x');
-    return '';
-  } catch (err) {
-    return ` (skipped: ${tmpdir()} has no user xattrs: ${(err as Error).message})`;
-  } finally {
-    await rm(d, { recursive: true, force: true });
-  }
-})();
+const xattrsHere = await tmpXattrsGate();
 const xtest = xattrsHere ? test.skip : test.serial;
 
 async function exportWithTable(t: import('ava').ExecutionContext, generations: number) {

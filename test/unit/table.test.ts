@@ -9,6 +9,7 @@ import { fingerprint } from '../../lib/table/checksum.js';
 import { emptyTable, encodeBody, encodeChunks, FLAG_MOVED, type TableData, TableCorruptError } from '../../lib/table/record.js';
 import { PersistentTable } from '../../lib/table/table.js';
 import { XattrStore } from '../../lib/table/xattr-store.js';
+import { tmpXattrsGate } from '../helpers/xattr-gate.js';
 
 async function dir(t: import('ava').ExecutionContext): Promise<{ root: string; stateFile: string }> {
   const base = await mkdtemp(join(tmpdir(), 'stableid-table-'));
@@ -16,17 +17,7 @@ async function dir(t: import('ava').ExecutionContext): Promise<{ root: string; s
   return { root: base, stateFile: join(base, 'state', 'x.table') };
 }
 
-const xattrsHere = await (async () => {
-  const d = await mkdtemp(join(tmpdir(), 'stableid-probe-'));
-  try {
-    await xattr.setAttribute(d, 'user.stableid.probe', 'x');
-    return '';
-  } catch (err) {
-    return ` (skipped: ${tmpdir()} has no user xattrs: ${(err as Error).message})`;
-  } finally {
-    await rm(d, { recursive: true, force: true });
-  }
-})();
+const xattrsHere = await tmpXattrsGate();
 const xtest = xattrsHere ? test.skip : test;
 
 function grow(data: TableData, n: number): TableData {
