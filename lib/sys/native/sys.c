@@ -137,16 +137,31 @@ static int64_t i64(napi_env env, napi_value v) {
   return x;
 }
 
-// utimensat(path, atimeSec: bigint, atimeNsec, mtimeSec: bigint, mtimeNsec) -> Promise<void>
-static napi_value js_utimensat(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+// Reads `want` arguments (argv[0] the path; for the xattr calls argv[1] the
+// name) into a new work item; throws a TypeError naming `usage` if any is missing.
+static struct work *args_work(napi_env env, napi_callback_info info, enum kind kind, size_t want, napi_value *argv, const char *usage) {
+  size_t argc = want;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 5) {
-    napi_throw_type_error(env, NULL, "utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)");
+  if (argc < want) {
+    napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
-  struct work *w = new_work(env, UTIMENSAT, argv[0]);
+  struct work *w = new_work(env, kind, argv[0]);
+  if (!w) return NULL;
+  bool named = kind == LGETXATTR || kind == LSETXATTR || kind == LREMOVEXATTR;
+  if (named && !(w->name = get_path(env, argv[1]))) {
+    free(w->path);
+    free(w);
+    napi_throw_type_error(env, NULL, "name must be a string");
+    return NULL;
+  }
+  return w;
+}
+
+// utimensat(path, atimeSec: bigint, atimeNsec, mtimeSec: bigint, mtimeNsec) -> Promise<void>
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  struct work *w = args_work(env, info, UTIMENSAT, 5, argv, "utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)");
   if (!w) return NULL;
   w->times[0].tv_sec = i64(env, argv[1]);
   w->times[0].tv_nsec = i64(env, argv[2]);
@@ -157,36 +172,12 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
 
 // mknod(path, mode, rdev: bigint) -> Promise<void>
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) {
-    napi_throw_type_error(env, NULL, "mknod(path, mode, rdev)");
-    return NULL;
-  }
-  struct work *w = new_work(env, MKNOD, argv[0]);
+  struct work *w = args_work(env, info, MKNOD, 3, argv, "mknod(path, mode, rdev)");
   if (!w) return NULL;
   w->mode = (mode_t)i64(env, argv[1]);
   w->rdev = (dev_t)i64(env, argv[2]);
   return start(env, w);
-}
-
-static struct work *xattr_work(napi_env env, napi_callback_info info, enum kind kind, size_t want, napi_value *argv) {
-  size_t argc = want;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < want) {
-    napi_throw_type_error(env, NULL, "missing arguments");
-    return NULL;
-  }
-  struct work *w = new_work(env, kind, argv[0]);
-  if (!w) return NULL;
-  if (want > 1 && kind != LLISTXATTR && !(w->name = get_path(env, argv[1]))) {
-    free(w->path);
-    free(w);
-    napi_throw_type_error(env, NULL, "name must be a string");
-    return NULL;
-  }
-  return w;
 }
 
 // The same promise, settled before it is returned: the syscall runs here, on
@@ -205,21 +196,21 @@ static napi_value run_now(napi_env env, struct work *w) {
 // lgetxattr(path, name) -> Promise<Buffer> (run inline: see run_now)
 static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  struct work *w = xattr_work(env, info, LGETXATTR, 2, argv);
+  struct work *w = args_work(env, info, LGETXATTR, 2, argv, "lgetxattr(path, name)");
   return w ? run_now(env, w) : NULL;
 }
 
 // llistxattr(path) -> Promise<Buffer> (names, each ending in NUL; run inline: see run_now)
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  struct work *w = xattr_work(env, info, LLISTXATTR, 1, argv);
+  struct work *w = args_work(env, info, LLISTXATTR, 1, argv, "llistxattr(path)");
   return w ? run_now(env, w) : NULL;
 }
 
 // lsetxattr(path, name, value: Buffer, flags) -> Promise<void>
 static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  struct work *w = xattr_work(env, info, LSETXATTR, 4, argv);
+  struct work *w = args_work(env, info, LSETXATTR, 4, argv, "lsetxattr(path, name, value, flags)");
   if (!w) return NULL;
   void *p;
   size_t len;
@@ -239,7 +230,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
 // lremovexattr(path, name) -> Promise<void>
 static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  struct work *w = xattr_work(env, info, LREMOVEXATTR, 2, argv);
+  struct work *w = args_work(env, info, LREMOVEXATTR, 2, argv, "lremovexattr(path, name)");
   return w ? start(env, w) : NULL;
 }
 
