@@ -13,5 +13,14 @@ export interface Context {
   waitForStop(): Promise<NodeJS.Signals>;
 }
 
+/**
+ * The values of an option that may be given several times. Such options are
+ * not yargs arrays: an array option swallows the positionals after it
+ * (`-o ro SRC MNT` would make SRC and MNT options).
+ */
+export function repeated(v: unknown): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)];
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CommandFactory = (ctx: Context) => CommandModule<any, any>;

@@ -18,7 +18,7 @@ import type { IdMapper } from '../../mapper/mapper.js';
 import { openMapper } from '../../mapper/open.js';
 import { TableCorruptError } from '../../table/record.js';
 import { ExportLockedError } from '../../table/lock.js';
-import type { CommandFactory, Context } from '../context.js';
+import { type CommandFactory, type Context, repeated } from '../context.js';
 import { UsageError } from '../io.js';
 
 export interface MountArgs {
@@ -138,11 +138,7 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
           'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
       }),
   handler: async (argv) => {
-    // -o and --9p may be repeated; they are not yargs arrays, which would swallow SRC and MNT after them.
-    const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
     const { src, mnt, stateDir } = argv as unknown as { src: string; mnt: string; stateDir?: string };
-    const o = list(argv.o);
-    const ninep = list(argv['9p']);
-    ctx.exitCode = await runMount(ctx, { src, mnt, options: o, ninep, stateDir });
+    ctx.exitCode = await runMount(ctx, { src, mnt, options: repeated(argv.o), ninep: repeated(argv['9p']), stateDir });
   },
 });

@@ -11,7 +11,7 @@ import { TableCorruptError } from '../../table/record.js';
 import { openMapper } from '../../mapper/open.js';
 import { DEFAULT_LISTEN, ListenError, parseListen } from '../../ninep/listen.js';
 import { DEFAULT_MAX_MSIZE, startNinepServer } from '../../ninep/server.js';
-import type { CommandFactory, Context } from '../context.js';
+import { type CommandFactory, type Context, repeated } from '../context.js';
 import { UsageError } from '../io.js';
 
 export interface Serve9pArgs {
@@ -71,8 +71,7 @@ export const serve9pCommand: CommandFactory = (ctx: Context) => ({
       .option('state-dir', { type: 'string', describe: 'where the id table goes when SRC cannot hold it (default /var/lib/stableid)' }),
   handler: async (argv) => {
     const a = argv as unknown as { src: string; listen: string | string[]; msize?: number; stateDir?: string; readOnly?: boolean };
-    // Repeatable without being a yargs array, which would swallow SRC after it.
-    const listen = Array.isArray(a.listen) ? a.listen : [a.listen];
+    const listen = repeated(a.listen);
     if (a.msize !== undefined && (!Number.isInteger(a.msize) || a.msize < 4096)) throw new UsageError(`--msize ${a.msize}: an integer of at least 4096`);
     ctx.exitCode = await runServe9p(ctx, { src: a.src, listen, msize: a.msize, stateDir: a.stateDir, readOnly: a.readOnly });
   },
