@@ -76,8 +76,10 @@ export class FidTable {
     for (const f of this.fids.values()) if (f.path === path || f.path.startsWith(`${path}/`)) f.path = STALE;
   }
 
-  /** After rename(from, to): fids at or under `from` now live under `to`. */
+  /** After rename(from, to): fids of whatever was at `to` go stale, and fids at or under `from` now live under `to`. */
   renamed(from: string, to: string): void {
+    if (from === to) return;
+    this.removed(to);
     for (const f of this.fids.values()) {
       if (f.path === from) f.path = to;
       else if (from === '' || f.path.startsWith(`${from}/`)) f.path = to + f.path.slice(from.length);

@@ -158,7 +158,6 @@ export const metaHandlers = [
     if (f.path === '') throw new FsError('EBUSY', 'the export root cannot be renamed');
     checkName(name);
     await c.backend.rename(parentOf(f.path), baseOf(f.path), d.path, name);
-    if (joinPath(d.path, name) !== f.path) c.removed(joinPath(d.path, name)); // whatever was there is gone
     c.renamed(f.path, joinPath(d.path, name));
     return {};
   }),
@@ -169,7 +168,6 @@ export const metaHandlers = [
     checkName(oldname);
     checkName(newname);
     await c.backend.rename(from.path, oldname, to.path, newname);
-    if (joinPath(from.path, oldname) !== joinPath(to.path, newname)) c.removed(joinPath(to.path, newname));
     c.renamed(joinPath(from.path, oldname), joinPath(to.path, newname));
     return {};
   }),
