@@ -11,7 +11,7 @@ import type { PersistentTable } from '../table/table.js';
 import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
 import { readFile } from 'node:fs/promises';
-import { type Identity, identify, parseMountinfo } from './identity.js';
+import { type Identity, identify, parseMountinfo, readMountinfo } from './identity.js';
 import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
@@ -69,14 +69,9 @@ export class StableIdMapper implements IdMapper {
     this.hot0.set(o.rootDev, 0n); // prefix 0: the root's device, ino < 2^48
     this.identifyDev =
       o.identify ??
-      ((dev) => {
-        // Re-read mountinfo when an unseen device shows up: mounts change while we run.
-        // Never record this text as lastMountinfo: checkRemounts() must still see
-        // the change and re-identify the devices bound before it.
-        return readFile('/proc/self/mountinfo', 'utf8').then((text) =>
-          identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts: parseMountinfo(text) }),
-        );
-      });
+      // Re-read mountinfo when an unseen device shows up: mounts change while we run.
+      // Only checkRemounts() records what it saw, so a change is never taken as checked.
+      ((dev) => readMountinfo().then((mounts) => identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts })));
     // A text compare of mountinfo twice a second is cheap; blkid runs only when it changed.
     const every = o.remountCheckMs ?? (o.identify ? 0 : 500);
     if (every > 0) {
