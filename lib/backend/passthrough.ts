@@ -66,8 +66,8 @@ export class PassthroughBackend implements Backend {
    * writer on the source itself could swap the file in between). The xattr
    * calls need no check: they use the l* syscalls.
    */
-  private async notSymlink(abs: string, code: 'EPERM' | 'ENODATA' | 'EOPNOTSUPP'): Promise<void> {
-    if ((await lstat(abs)).isSymbolicLink()) throw new FsError(code, `${abs} is a symlink: not followed`);
+  private async notSymlink(abs: string): Promise<void> {
+    if ((await lstat(abs)).isSymbolicLink()) throw new FsError('EOPNOTSUPP', `${abs} is a symlink: not followed`);
   }
 
   private async own(abs: string, caller?: Caller): Promise<void> {
@@ -89,7 +89,7 @@ export class PassthroughBackend implements Backend {
 
   async setattr(path: string, set: SetAttr, fh?: Handle): Promise<Attr> {
     const abs = this.abs(path);
-    if (set.mode !== undefined || (set.size !== undefined && fh === undefined)) await this.notSymlink(abs, 'EOPNOTSUPP');
+    if (set.mode !== undefined || (set.size !== undefined && fh === undefined)) await this.notSymlink(abs);
     if (set.mode !== undefined) await chmod(abs, set.mode & 0o7777);
     if (set.uid !== undefined || set.gid !== undefined) await lchown(abs, set.uid ?? -1, set.gid ?? -1);
     if (set.size !== undefined) {
