@@ -1,6 +1,7 @@
 // Attr is what every front-end reports for a file. Its `ino` is already the
 // stable id: no front-end ever sees the source's st_ino.
 import type { BigIntStats } from 'node:fs';
+import { Sx } from '../sys/sys.js';
 
 export interface Attr {
   /** The stable id (mapper output), never the raw st_ino. */
@@ -38,10 +39,30 @@ export function attrFromStats(st: BigIntStats, id: bigint): Attr {
   };
 }
 
+/** From a sys.statx() result (times are signed: before 1970 is negative). */
+export function attrFromStatx(sx: BigUint64Array, id: bigint): Attr {
+  return {
+    ino: id,
+    mode: Number(sx[Sx.mode]),
+    nlink: sx[Sx.nlink],
+    uid: Number(sx[Sx.uid]),
+    gid: Number(sx[Sx.gid]),
+    rdev: sx[Sx.rdev],
+    size: sx[Sx.size],
+    blksize: sx[Sx.blksize],
+    blocks: sx[Sx.blocks],
+    atimeNs: BigInt.asIntN(64, sx[Sx.atime]),
+    mtimeNs: BigInt.asIntN(64, sx[Sx.mtime]),
+    ctimeNs: BigInt.asIntN(64, sx[Sx.ctime]),
+    btimeNs: BigInt.asIntN(64, sx[Sx.btime]),
+  };
+}
+
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
+export const S_ISGID = 0o2000;
 
 export const isDir = (a: Attr): boolean => (a.mode & S_IFMT) === S_IFDIR;
 export const isSymlink = (a: Attr): boolean => (a.mode & S_IFMT) === S_IFLNK;

@@ -1,16 +1,23 @@
 // Backend: the contract both front-ends (FUSE in lib/fuse, 9P in lib/ninep)
 // translate their requests into. Ops are named after syscalls, as in go-fuse.
 //
-// Paths: every path is relative to the export root, '' being the root itself,
-// components joined with '/', never absolute and never containing '.' or '..'
-// components (abs() in passthrough.ts refuses them with EINVAL). Names passed
-// separately (lookup, mkdir ...) are single components: no '/', not '.'/'..'.
-// The front-ends never follow symlinks through the backend: a symlink is
-// reported as a symlink and the client resolves it (FUSE and 9P both do).
+// Files, not paths: a front-end holds Inodes (lib/backend/inodes.ts), each
+// pinning one file by an O_PATH descriptor. Ops take an Inode, or a directory
+// Inode plus one name component (never '', '.', '..', never containing '/'
+// or NUL: EINVAL). No op resolves a path, and none follows a symlink: a
+// symlink is reported as a symlink and the client resolves it (FUSE and 9P
+// both do). So no request can act outside SRC, whatever a client or a writer
+// on SRC does to the names in between (a renamed directory, a symlink put in
+// a file's place): an Inode keeps naming its file, or the op fails.
 //
-// Identity: every Attr's `ino` is the mapper's stable id. A front-end uses it
-// as-is: FUSE as node id, st_ino and d_ino; 9P as qid.path. No front-end ever
-// sees the source's st_ino, and none imports lib/table or lib/mapper.
+// References: lookup, parent, mkdir, mknod, symlink, link and create return
+// an Entry whose inode carries one new reference for the caller, who gives it
+// back with forget(). The root holds a reference for as long as the backend.
+//
+// Identity: every Attr's `ino` is the mapper's stable id, and an Inode's `id`
+// is the same number. A front-end uses it as-is: FUSE as node id, st_ino and
+// d_ino; 9P as qid.path. No front-end ever sees the source's st_ino, and none
+// imports lib/table or lib/mapper.
 //
 // Errors: methods only throw: Node's own errors (err.code 'ENOENT' ...) or
 // FsError. Each front-end converts once, in its dispatcher, with toErrno().
@@ -22,6 +29,9 @@
 // Concurrency: any number of calls may be in flight; the backend holds no
 // per-request state except open handles, which are valid until release().
 import type { Attr } from './attr.js';
+import type { Inode } from './inodes.js';
+
+export type { Inode } from './inodes.js';
 
 /** Who asked: used to give new files the caller's ownership under allow_other. */
 export interface Caller {
@@ -40,6 +50,12 @@ export interface SetAttr {
   size?: bigint;
   atime?: TimeSet;
   mtime?: TimeSet;
+}
+
+/** A file found or made, with one reference on its inode for the caller. */
+export interface Entry {
+  inode: Inode;
+  attr: Attr;
 }
 
 export interface DirEntry {
@@ -62,23 +78,31 @@ export interface StatFs {
 export type Handle = number;
 
 export interface Backend {
-  /** Attr of dir/name (lstat: a symlink is reported as a symlink). */
-  lookup(dir: string, name: string): Promise<Attr>;
-  getattr(path: string): Promise<Attr>;
+  /** The export root (its reference lasts as long as the backend). */
+  readonly root: Inode;
+  /** dir/name, not following a symlink; +1 reference. */
+  lookup(dir: Inode, name: string): Promise<Entry>;
+  /** dir's parent directory; the root's parent is the root; never a directory above the root (EACCES). +1 reference. */
+  parent(dir: Inode): Promise<Entry>;
+  /** One more reference on an inode the caller holds (a 9P fid cloned by a walk). */
+  hold(inode: Inode): Inode;
+  /** Give back `count` references taken by the calls above. */
+  forget(inode: Inode, count?: number): void;
+  getattr(node: Inode): Promise<Attr>;
   /** Applies the given fields (size via the handle when one is given) and returns the new Attr. */
-  setattr(path: string, set: SetAttr, fh?: Handle): Promise<Attr>;
-  readlink(path: string): Promise<string>;
-  mknod(dir: string, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Attr>;
-  mkdir(dir: string, name: string, mode: number, caller?: Caller): Promise<Attr>;
-  unlink(dir: string, name: string): Promise<void>;
-  rmdir(dir: string, name: string): Promise<void>;
-  symlink(target: string, dir: string, name: string, caller?: Caller): Promise<Attr>;
-  /** flags: 0, or RENAME_NOREPLACE (1). RENAME_EXCHANGE and others throw EINVAL. */
-  rename(dir: string, name: string, newDir: string, newName: string, flags?: number): Promise<void>;
-  link(path: string, newDir: string, newName: string): Promise<Attr>;
-  /** flags are open(2) flags; O_CREAT/O_EXCL are not for open(), use create(). */
-  open(path: string, flags: number): Promise<Handle>;
-  create(dir: string, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; attr: Attr }>;
+  setattr(node: Inode, set: SetAttr, fh?: Handle): Promise<Attr>;
+  readlink(node: Inode): Promise<string>;
+  mknod(dir: Inode, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Entry>;
+  mkdir(dir: Inode, name: string, mode: number, caller?: Caller): Promise<Entry>;
+  unlink(dir: Inode, name: string): Promise<void>;
+  rmdir(dir: Inode, name: string): Promise<void>;
+  symlink(target: string, dir: Inode, name: string, caller?: Caller): Promise<Entry>;
+  /** flags: 0, RENAME_NOREPLACE (1) or RENAME_EXCHANGE (2), done by the kernel (renameat2). */
+  rename(dir: Inode, name: string, newDir: Inode, newName: string, flags?: number): Promise<void>;
+  link(node: Inode, newDir: Inode, newName: string): Promise<Entry>;
+  /** flags are open(2) flags; O_CREAT/O_EXCL are not for open(), use create(). Regular files and directories only. */
+  open(node: Inode, flags: number): Promise<Handle>;
+  create(dir: Inode, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; entry: Entry }>;
   /** Reads up to length bytes; a short (or empty) buffer means end of file. */
   read(fh: Handle, length: number, position: bigint): Promise<Buffer>;
   write(fh: Handle, data: Buffer, position: bigint): Promise<number>;
@@ -92,18 +116,20 @@ export interface Backend {
    * to see that data.
    */
   fd?(fh: Handle): number | undefined;
-  /** Optional: Attr of an open file through its handle (fstat), for a file whose name is gone. */
-  fgetattr?(fh: Handle): Promise<Attr>;
-  /** Every entry except '.' and '..', with attributes (readdirplus-ready). */
-  readdir(path: string): Promise<DirEntry[]>;
-  statfs(path: string): Promise<StatFs>;
+  /** Names in dir, except '.' and '..': a snapshot, to be looked up (or statAt'd) one by one. */
+  readdir(dir: Inode): Promise<string[]>;
+  /** Attr of dir's '..' for listings (the root's is its own); never a file outside the export. */
+  parentAttr(dir: Inode): Promise<Attr>;
+  /** Attr of dir/name without taking a reference (readdir's d_ino, d_type); ENOENT if gone. */
+  statAt(dir: Inode, name: string): Promise<Attr>;
+  statfs(node: Inode): Promise<StatFs>;
   /** mask as access(2): F_OK or any of R_OK|W_OK|X_OK, checked for this process. */
-  access(path: string, mask: number): Promise<void>;
-  getxattr(path: string, name: string): Promise<Buffer>;
-  listxattr(path: string): Promise<string[]>;
+  access(node: Inode, mask: number): Promise<void>;
+  getxattr(node: Inode, name: string): Promise<Buffer>;
+  listxattr(node: Inode): Promise<string[]>;
   /** flags: XATTR_CREATE (1) or XATTR_REPLACE (2) or 0. */
-  setxattr(path: string, name: string, value: Buffer, flags?: number): Promise<void>;
-  removexattr(path: string, name: string): Promise<void>;
+  setxattr(node: Inode, name: string, value: Buffer, flags?: number): Promise<void>;
+  removexattr(node: Inode, name: string): Promise<void>;
 }
 
 export const RENAME_NOREPLACE = 1;

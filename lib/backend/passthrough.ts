@@ -1,77 +1,319 @@
-// Backend over node:fs/promises plus the id mapper: each op translates to one
-// or two syscalls on SRC and reports the stable id.
-import { close, constants as C, type BigIntStats, fdatasync, fstatSync, fsync, ftruncate, lstatSync, open, openSync, read, write } from 'node:fs';
-import { access, chmod, link, lchown, lstat, mkdir, readdir, readlink, rename, rmdir, statfs, symlink, truncate, unlink } from 'node:fs/promises';
+// Backend over descriptors plus the id mapper: each op is one or two *at
+// syscalls on the Inodes' O_PATH descriptors (lib/backend/inodes.ts) with at
+// most one name component, never following a symlink, and reports the
+// stable id.
+import { close, constants as C, fdatasync, fsync, ftruncate, read, write } from 'node:fs';
+import { access, readdir, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { FsError, isCode } from '../errno.js';
+import { FsError } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
-import { type Attr, attrFromStats } from './attr.js';
-import { type Backend, type Caller, type DirEntry, type Handle, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
+import { type Attr, attrFromStatx, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID } from './attr.js';
+import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
+import { type Inode, InodeTable } from './inodes.js';
 
 export interface PassthroughOptions {
-  /** Absolute path of the export root (SRC). */
+  /** Absolute path of the export root (SRC): resolved once, at open(). */
   root: string;
   mapper: IdMapper;
   /** Give new files the caller's uid/gid (mount option allow_other, running as root). */
   chownToCaller?: boolean;
+  /** Most descriptors to hold for inodes (default: from RLIMIT_NOFILE). */
+  descriptorBudget?: number;
+  warn?: (msg: string) => void;
 }
 
 const NS = 1_000_000_000n;
+const AT_FDCWD = -100;
+const O_NOFOLLOW = C.O_NOFOLLOW;
+const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+/** How far up parent() looks for the root before calling a directory outside the export. */
+const MAX_DEPTH = 4096;
 
 export class PassthroughBackend implements Backend {
-  readonly root: string;
+  readonly root: Inode;
+  readonly inodes: InodeTable;
+  /** The export root's path, for messages only: no syscall takes it after open(). */
+  readonly rootPath: string;
   private readonly mapper: IdMapper;
   private readonly chownToCaller: boolean;
-  /** Open source fds (a handle is its fd): plain fds, so that create() can open synchronously. */
+  /** Open data descriptors (a handle is its fd). */
   private readonly handles = new Set<Handle>();
 
-  constructor(opts: PassthroughOptions) {
-    this.root = opts.root.replace(/\/+$/, '') || '/';
+  private constructor(opts: PassthroughOptions, inodes: InodeTable, root: Inode) {
+    this.rootPath = opts.root;
     this.mapper = opts.mapper;
     this.chownToCaller = opts.chownToCaller ?? false;
+    this.inodes = inodes;
+    this.root = root;
   }
 
-  /** The one place a relative path becomes an absolute one; refuses anything that could leave the export. */
-  abs(rel: string): string {
-    if (rel === '') return this.root;
-    if (rel.startsWith('/') || rel.includes('\0')) throw new FsError('EINVAL', `bad path ${JSON.stringify(rel)}`);
-    for (const part of rel.split('/')) {
-      if (part === '' || part === '.' || part === '..') throw new FsError('EINVAL', `bad path ${JSON.stringify(rel)}`);
-    }
-    return this.root === '/' ? `/${rel}` : `${this.root}/${rel}`;
+  /** Open SRC (its path is resolved here, once) and pin it for the backend's life. */
+  static async open(opts: PassthroughOptions): Promise<PassthroughBackend> {
+    const inodes = new InodeTable({ budget: opts.descriptorBudget, warn: opts.warn });
+    const fd = sys.openPath(AT_FDCWD, opts.root, C.O_DIRECTORY);
+    if (fd < 0) throw sys.errnoError(-fd, 'open', opts.root);
+    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    const id = opts.mapper.knownId(sx[0], sx[1]) ?? (await opts.mapper.idFor(sx[0], sx[1]));
+    const root = inodes.adopt(id, sx[0], sx[1], Number(sx[2]) & S_IFMT, fd);
+    return new PassthroughBackend(opts, inodes, root);
   }
 
-  private child(dir: string, name: string): string {
-    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', `bad name ${JSON.stringify(name)}`);
-    return dir === '' ? name : `${dir}/${name}`;
-  }
-
-  private async attrOf(st: BigIntStats): Promise<Attr> {
-    return attrFromStats(st, this.mapper.knownId(st.dev, st.ino) ?? (await this.mapper.idFor(st.dev, st.ino)));
+  private async idOf(dev: bigint, ino: bigint): Promise<bigint> {
+    return this.mapper.knownId(dev, ino) ?? this.mapper.idFor(dev, ino);
   }
 
   /**
-   * lstat on the JS thread (synchronous): one cached-metadata syscall costs
+   * statx on the JS thread (synchronous): one cached-metadata syscall costs
    * less than the two thread wake-ups of libuv's pool, and lookup/getattr are
    * most of the requests (test/bench/e2e/fuse-metadata.bench.ts).
    */
-  private async stat(rel: string): Promise<Attr> {
-    return this.attrOf(lstatSync(this.abs(rel), { bigint: true }));
+  private async statAtFd(dfd: number, name: string, flags = 0): Promise<{ attr: Attr; dev: bigint; ino: bigint }> {
+    const sx = sys.statx(dfd, name, flags, new BigUint64Array(14));
+    const attr = attrFromStatx(sx, 0n);
+    attr.ino = await this.idOf(sx[0], sx[1]);
+    return { attr, dev: sx[0], ino: sx[1] };
+  }
+
+  async lookup(dir: Inode, name: string): Promise<Entry> {
+    checkName(name);
+    const dfd = this.inodes.fd(dir);
+    const { attr } = await this.statAtFd(dfd, name);
+    // Known file: the inode already pins it, and statx just saw it at this name.
+    const known = this.inodes.get(attr.ino);
+    if (known) return { inode: this.inodes.ref(known), attr };
+    return this.pin(dir, name);
+  }
+
+  /** Open dir/name O_PATH, without following it, and take the inode from that descriptor. */
+  private async pin(dir: Inode, name: string): Promise<Entry> {
+    const fd = sys.openPath(this.inodes.fd(dir), name, O_NOFOLLOW);
+    if (fd < 0) {
+      const err = sys.errnoError(-fd, 'openat', name);
+      if (-fd === 24 || -fd === 23) this.inodes.outOfDescriptors(err); // EMFILE, ENFILE
+      throw err;
+    }
+    return this.adoptFd(fd);
+  }
+
+  /** The inode of a fresh O_PATH descriptor (its statx is the truth, whatever the name says now). */
+  private async adoptFd(fd: number): Promise<Entry> {
+    let got;
+    try {
+      got = await this.statAtFd(fd, '', sys.AT_EMPTY_PATH);
+    } catch (err) {
+      sys.close(fd);
+      throw err;
+    }
+    const { attr, dev, ino } = got;
+    return { inode: this.inodes.adopt(attr.ino, dev, ino, attr.mode & S_IFMT, fd), attr };
+  }
+
+  async parent(dir: Inode): Promise<Entry> {
+    if (dir === this.root) return { inode: this.inodes.ref(this.root), attr: await this.getattr(this.root) };
+    const up = await this.pin(dir, '..');
+    try {
+      await this.checkBeneathRoot(up.inode);
+      return up;
+    } catch (err) {
+      this.forget(up.inode);
+      throw err;
+    }
   }
 
   /**
-   * chmod(2) and truncate(2) follow a final symlink, which could point out
-   * of the export: refuse them on symlinks (a check, then the call: only a
-   * writer on the source itself could swap the file in between). The xattr
-   * calls need no check: they use the l* syscalls.
+   * A directory moved out of SRC behind our back (by a writer on SRC) still
+   * has its descriptor: its '..' must not lead above the export. Walk up to
+   * the root; reaching the filesystem's top (or MAX_DEPTH) first is EACCES.
    */
-  private async notSymlink(abs: string): Promise<void> {
-    if ((await lstat(abs)).isSymbolicLink()) throw new FsError('EOPNOTSUPP', `${abs} is a symlink: not followed`);
+  private async checkBeneathRoot(dir: Inode): Promise<void> {
+    const sx = new BigUint64Array(14);
+    let fd = this.inodes.fd(dir);
+    let owned = false;
+    try {
+      for (let depth = 0; depth < MAX_DEPTH; depth++) {
+        sys.statx(fd, '', sys.AT_EMPTY_PATH, sx);
+        if (sx[0] === this.root.dev && sx[1] === this.root.ino) return;
+        const [dev, ino] = [sx[0], sx[1]];
+        const next = sys.openPath(fd, '..', C.O_DIRECTORY);
+        if (next < 0) throw sys.errnoError(-next, 'openat', '..');
+        if (owned) sys.close(fd);
+        [fd, owned] = [next, true];
+        sys.statx(fd, '', sys.AT_EMPTY_PATH, sx);
+        if (sx[0] === dev && sx[1] === ino) break; // '/' is its own parent
+      }
+    } finally {
+      if (owned) sys.close(fd);
+    }
+    throw new FsError('EACCES', `directory ${dir.id} has been moved out of the export`);
   }
 
-  private async own(abs: string, caller?: Caller): Promise<void> {
-    if (this.chownToCaller && caller) await lchown(abs, caller.uid, caller.gid);
+  hold(inode: Inode): Inode {
+    return this.inodes.ref(inode);
+  }
+
+  /** Close every descriptor (the backend is not used after this). */
+  close(): void {
+    this.inodes.closeAll();
+  }
+
+  forget(inode: Inode, count = 1): void {
+    if (inode === this.root && inode.refs - count < 1) count = inode.refs - 1; // the root stays
+    this.inodes.release(inode, count);
+  }
+
+  async getattr(node: Inode): Promise<Attr> {
+    // The pinned inode keeps its device, so its id is the one it was adopted with.
+    const sx = sys.statx(this.inodes.fd(node), '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    return attrFromStatx(sx, node.id);
+  }
+
+  async setattr(node: Inode, set: SetAttr, fh?: Handle): Promise<Attr> {
+    // chown first: it clears setuid/setgid bits that a mode in the same request sets.
+    if (set.uid !== undefined || set.gid !== undefined) await this.inodes.use(node, (fd) => sys.fchownat(fd, set.uid ?? -1, set.gid ?? -1));
+    if (set.mode !== undefined) {
+      if (node.type === S_IFLNK) throw new FsError('EOPNOTSUPP', `inode ${node.id} is a symlink: its mode cannot change`);
+      await this.inodes.use(node, (fd) => sys.fchmod(fd, set.mode! & 0o7777));
+    }
+    if (set.size !== undefined) await this.truncate(node, set.size, fh);
+    if (set.atime !== undefined || set.mtime !== undefined) {
+      const [as, an] = timespec(set.atime);
+      const [ms, mn] = timespec(set.mtime);
+      await this.inodes.use(node, (fd) => sys.utimensat(fd, as, an, ms, mn));
+    }
+    return this.getattr(node);
+  }
+
+  private async truncate(node: Inode, size: bigint, fh?: Handle): Promise<void> {
+    if (size < 0n) throw new FsError('EINVAL', `negative size ${size}`);
+    if (size > MAX_OFFSET) throw new FsError('EFBIG', `size ${size} is beyond what this server can set`);
+    if (fh !== undefined) return ftruncateP(this.handle(fh), Number(size));
+    if (node.type === S_IFDIR) throw new FsError('EISDIR', `inode ${node.id} is a directory`);
+    if (node.type !== S_IFREG) throw new FsError('EINVAL', `inode ${node.id} is not a regular file`);
+    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, C.O_WRONLY));
+    try {
+      await ftruncateP(fd, Number(size));
+    } finally {
+      await closeP(fd);
+    }
+  }
+
+  readlink(node: Inode): Promise<string> {
+    if (node.type !== S_IFLNK) return Promise.reject(new FsError('EINVAL', `inode ${node.id} is not a symlink`));
+    return this.inodes.use(node, (fd) => sys.readlinkat(fd));
+  }
+
+  async mknod(dir: Inode, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Entry> {
+    checkName(name);
+    await this.inodes.use(dir, (dfd) => sys.mknodat(dfd, name, mode, rdev));
+    return this.made(dir, name, caller);
+  }
+
+  async mkdir(dir: Inode, name: string, mode: number, caller?: Caller): Promise<Entry> {
+    checkName(name);
+    await this.inodes.use(dir, (dfd) => sys.mkdirat(dfd, name, mode));
+    return this.made(dir, name, caller);
+  }
+
+  async symlink(target: string, dir: Inode, name: string, caller?: Caller): Promise<Entry> {
+    checkName(name);
+    if (target.includes('\0')) throw new FsError('EINVAL', 'symlink target contains NUL');
+    await this.inodes.use(dir, (dfd) => sys.symlinkat(target, dfd, name));
+    return this.made(dir, name, caller);
+  }
+
+  /** The new file at dir/name (whatever is there now: it is never followed), owned by the caller. */
+  private async made(dir: Inode, name: string, caller?: Caller): Promise<Entry> {
+    const entry = await this.pin(dir, name);
+    try {
+      if (await this.own(entry.inode, dir, caller)) entry.attr = await this.getattr(entry.inode);
+      return entry;
+    } catch (err) {
+      this.forget(entry.inode);
+      throw err;
+    }
+  }
+
+  /**
+   * The caller owns what it makes (allow_other as root). In a setgid
+   * directory the group stays the directory's, as the kernel gave it.
+   */
+  private async own(node: Inode, dir: Inode, caller?: Caller): Promise<boolean> {
+    if (!this.chownToCaller || !caller) return false;
+    const dirMode = Number(sys.statx(this.inodes.fd(dir), '', sys.AT_EMPTY_PATH, new BigUint64Array(14))[sys.Sx.mode]);
+    await this.inodes.use(node, (fd) => sys.fchownat(fd, caller.uid, dirMode & S_ISGID ? -1 : caller.gid));
+    return true;
+  }
+
+  async unlink(dir: Inode, name: string): Promise<void> {
+    checkName(name);
+    await this.inodes.use(dir, (dfd) => sys.unlinkat(dfd, name, 0));
+  }
+
+  async rmdir(dir: Inode, name: string): Promise<void> {
+    checkName(name);
+    await this.inodes.use(dir, (dfd) => sys.unlinkat(dfd, name, sys.AT_REMOVEDIR));
+  }
+
+  async rename(dir: Inode, name: string, newDir: Inode, newName: string, flags = 0): Promise<void> {
+    checkName(name);
+    checkName(newName);
+    if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', `rename flags 0x${flags.toString(16)} are not supported`);
+    await this.inodes.use(dir, (dfd) => this.inodes.use(newDir, (ndfd) => sys.renameat2(dfd, name, ndfd, newName, flags)));
+  }
+
+  async link(node: Inode, newDir: Inode, newName: string): Promise<Entry> {
+    checkName(newName);
+    await this.inodes.use(node, (fd) => this.inodes.use(newDir, (dfd) => sys.linkat(fd, dfd, newName)));
+    return { inode: this.inodes.ref(node), attr: await this.getattr(node) };
+  }
+
+  /** A data descriptor for the pinned inode (never a FIFO or device: those the client's kernel opens). */
+  async open(node: Inode, flags: number): Promise<Handle> {
+    if (node.type !== S_IFREG && node.type !== S_IFDIR) throw new FsError('EPERM', `inode ${node.id}: only regular files and directories are opened by the server`);
+    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, flags & ~(C.O_CREAT | C.O_EXCL)));
+    this.handles.add(fd);
+    return fd;
+  }
+
+  /**
+   * CREATE comes after the kernel found no such name, so the file is almost
+   * always new: with O_EXCL the open can only make a regular file or fail (it
+   * never opens a FIFO that would wait for a writer), so it runs on the JS
+   * thread and saves the libuv pool round trip (test/bench/e2e/
+   * fuse-metadata.bench.ts, create+stat+unlink). A name that appeared
+   * meanwhile is looked up and opened as any other file.
+   */
+  async create(dir: Inode, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; entry: Entry }> {
+    checkName(name);
+    const fd = sys.createAt(this.inodes.fd(dir), name, (flags & ~C.O_CREAT & ~C.O_EXCL) | O_NOFOLLOW, mode);
+    if (fd < 0) {
+      if (-fd !== 17 /* EEXIST */ || flags & C.O_EXCL) throw sys.errnoError(-fd, 'openat', name);
+      const entry = await this.lookup(dir, name);
+      try {
+        return { fh: await this.open(entry.inode, flags), entry };
+      } catch (err) {
+        this.forget(entry.inode);
+        throw err;
+      }
+    }
+    this.handles.add(fd);
+    try {
+      // The inode of the very file just made, through its own descriptor.
+      const pfd = sys.openPath(AT_FDCWD, `/proc/self/fd/${fd}`, 0);
+      if (pfd < 0) throw sys.errnoError(-pfd, 'open', `/proc/self/fd/${fd}`);
+      const entry = await this.adoptFd(pfd);
+      try {
+        if (await this.own(entry.inode, dir, caller)) entry.attr = await this.getattr(entry.inode);
+      } catch (err) {
+        this.forget(entry.inode);
+        throw err;
+      }
+      return { fh: fd, entry };
+    } catch (err) {
+      await this.release(fd);
+      throw err;
+    }
   }
 
   private handle(fh: Handle): number {
@@ -79,136 +321,19 @@ export class PassthroughBackend implements Backend {
     return fh;
   }
 
-  lookup(dir: string, name: string): Promise<Attr> {
-    return this.stat(this.child(dir, name));
-  }
-
-  getattr(path: string): Promise<Attr> {
-    return this.stat(path);
-  }
-
-  async setattr(path: string, set: SetAttr, fh?: Handle): Promise<Attr> {
-    const abs = this.abs(path);
-    if (set.mode !== undefined || (set.size !== undefined && fh === undefined)) await this.notSymlink(abs);
-    if (set.mode !== undefined) await chmod(abs, set.mode & 0o7777);
-    if (set.uid !== undefined || set.gid !== undefined) await lchown(abs, set.uid ?? -1, set.gid ?? -1);
-    if (set.size !== undefined) {
-      if (fh !== undefined) await ftruncateP(this.handle(fh), Number(set.size));
-      else await truncate(abs, Number(set.size));
-    }
-    if (set.atime !== undefined || set.mtime !== undefined) {
-      const [as, an] = timespec(set.atime);
-      const [ms, mn] = timespec(set.mtime);
-      await sys.utimensat(abs, as, an, ms, mn);
-    }
-    return this.stat(path);
-  }
-
-  readlink(path: string): Promise<string> {
-    return readlink(this.abs(path));
-  }
-
-  async mknod(dir: string, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Attr> {
-    const rel = this.child(dir, name);
-    const abs = this.abs(rel);
-    await sys.mknod(abs, mode, rdev);
-    await this.own(abs, caller);
-    return this.stat(rel);
-  }
-
-  async mkdir(dir: string, name: string, mode: number, caller?: Caller): Promise<Attr> {
-    const rel = this.child(dir, name);
-    const abs = this.abs(rel);
-    await mkdir(abs, { mode });
-    await this.own(abs, caller);
-    return this.stat(rel);
-  }
-
-  async unlink(dir: string, name: string): Promise<void> {
-    await unlink(this.abs(this.child(dir, name)));
-  }
-
-  async rmdir(dir: string, name: string): Promise<void> {
-    await rmdir(this.abs(this.child(dir, name)));
-  }
-
-  async symlink(target: string, dir: string, name: string, caller?: Caller): Promise<Attr> {
-    const rel = this.child(dir, name);
-    const abs = this.abs(rel);
-    await symlink(target, abs);
-    await this.own(abs, caller);
-    return this.stat(rel);
-  }
-
-  async rename(dir: string, name: string, newDir: string, newName: string, flags = 0): Promise<void> {
-    const from = this.abs(this.child(dir, name));
-    const to = this.abs(this.child(newDir, newName));
-    if (flags & ~RENAME_NOREPLACE) throw new FsError('EINVAL', `rename flags 0x${flags.toString(16)} are not supported (only RENAME_NOREPLACE)`);
-    if (flags & RENAME_NOREPLACE) {
-      // Node has no renameat2: link() fails with EEXIST atomically when the
-      // target exists, then the old name goes. Directories cannot be
-      // hard-linked, so for them we check first (a small race, documented).
-      const st = await lstat(from);
-      if (!st.isDirectory()) {
-        await link(from, to);
-        await unlink(from);
-        return;
-      }
-      try {
-        await lstat(to);
-        throw new FsError('EEXIST', `rename target exists`);
-      } catch (err) {
-        if (!isCode(err, 'ENOENT')) throw err;
-      }
-    }
-    await rename(from, to);
-  }
-
-  async link(path: string, newDir: string, newName: string): Promise<Attr> {
-    const rel = this.child(newDir, newName);
-    await link(this.abs(path), this.abs(rel));
-    return this.stat(rel);
-  }
-
-  // Not openSync: opening a FIFO (or a device) may wait for its peer, which
-  // must not stop the whole server.
-  async open(path: string, flags: number): Promise<Handle> {
-    const fd = await openP(this.abs(path), (flags & ~(C.O_CREAT | C.O_EXCL)) | C.O_NOFOLLOW);
-    this.handles.add(fd);
-    return fd;
-  }
-
-  async create(dir: string, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; attr: Attr }> {
-    const rel = this.child(dir, name);
-    const abs = this.abs(rel);
-    const fd = await createFd(abs, flags, mode);
-    this.handles.add(fd);
-    try {
-      await this.own(abs, caller);
-      return { fh: fd, attr: await this.attrOf(fstatSync(fd, { bigint: true })) }; // sync: see stat()
-    } catch (err) {
-      await this.release(fd);
-      throw err;
-    }
-  }
-
   async read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    const bytesRead = await readP(this.handle(fh), buf, length, Number(position));
+    const bytesRead = await readP(this.handle(fh), buf, length, offset(position));
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
   async write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
-    return writeP(this.handle(fh), data, Number(position));
+    return writeP(this.handle(fh), data, offset(position));
   }
 
   async fsync(fh: Handle, datasync: boolean): Promise<void> {
     const fd = this.handle(fh);
     await (datasync ? fdatasyncP(fd) : fsyncP(fd));
-  }
-
-  async fgetattr(fh: Handle): Promise<Attr> {
-    return this.attrOf(fstatSync(this.handle(fh), { bigint: true })); // sync: see stat()
   }
 
   fd(fh: Handle): number | undefined {
@@ -221,76 +346,75 @@ export class PassthroughBackend implements Backend {
     await closeP(fd);
   }
 
-  async readdir(path: string): Promise<DirEntry[]> {
-    const dir = this.abs(path);
-    const names = await readdir(dir);
-    const prefix = dir === '/' ? '/' : `${dir}/`;
-    const out = await Promise.all(
-      names.map(async (name): Promise<DirEntry | undefined> => {
-        try {
-          return { name, attr: await this.attrOf(lstatSync(prefix + name, { bigint: true })) }; // sync: see stat()
-        } catch (err) {
-          if (isCode(err, 'ENOENT')) return undefined; // removed since readdir: skip, as the kernel would
-          throw err;
-        }
-      }),
-    );
-    return out.filter((e): e is DirEntry => e !== undefined);
+  readdir(dir: Inode): Promise<string[]> {
+    if (dir.type !== S_IFDIR) return Promise.reject(new FsError('ENOTDIR', `inode ${dir.id} is not a directory`));
+    // The magic link names the pinned directory itself, however it was moved.
+    return this.inodes.use(dir, (fd) => readdir(`/proc/self/fd/${fd}`));
   }
 
-  async statfs(path: string): Promise<StatFs> {
-    const s = await statfs(this.abs(path), { bigint: true });
+  async statAt(dir: Inode, name: string): Promise<Attr> {
+    checkName(name);
+    return (await this.statAtFd(this.inodes.fd(dir), name)).attr;
+  }
+
+  async parentAttr(dir: Inode): Promise<Attr> {
+    if (dir === this.root) return this.getattr(dir);
+    // Only ids already known: the parent of a directory moved out of SRC must
+    // not make the table grow a prefix for a foreign disk.
+    const sx = sys.statx(this.inodes.fd(dir), '..', 0, new BigUint64Array(14));
+    const id = this.mapper.knownId(sx[0], sx[1]);
+    return id === undefined ? this.getattr(dir) : attrFromStatx(sx, id);
+  }
+
+  async statfs(node: Inode): Promise<StatFs> {
+    const s = await this.inodes.use(node, (fd) => statfs(`/proc/self/fd/${fd}`, { bigint: true }));
     // Node reports neither f_frsize nor f_namemax: every Linux fs we export uses bsize and 255.
     return { bsize: s.bsize, frsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree, namelen: 255n };
   }
 
-  async access(path: string, mask: number): Promise<void> {
-    await access(this.abs(path), mask);
+  async access(node: Inode, mask: number): Promise<void> {
+    await this.inodes.use(node, (fd) => access(`/proc/self/fd/${fd}`, mask));
   }
 
-  // The l*xattr calls (lib/sys) never follow symlinks, so a symlink in the
-  // export cannot expose or change its target's attributes; one syscall each,
-  // with no lstat first (ls -l asks for two or more xattrs per file).
-  async getxattr(path: string, name: string): Promise<Buffer> {
+  // Through /proc/self/fd/N: on a symlink's descriptor these act on the link
+  // itself, never its target (the magic link is not followed further). One
+  // syscall each (ls -l asks for two or more xattrs per file).
+  async getxattr(node: Inode, name: string): Promise<Buffer> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('ENODATA', `${name} is reserved`);
-    return sys.lgetxattr(this.abs(path), name);
+    return this.inodes.use(node, (fd) => sys.getxattr(fd, name));
   }
 
-  async listxattr(path: string): Promise<string[]> {
-    const names = await sys.llistxattr(this.abs(path));
+  async listxattr(node: Inode): Promise<string[]> {
+    const names = await this.inodes.use(node, (fd) => sys.listxattr(fd));
     return names.filter((n) => !this.mapper.isReservedXattr(n));
   }
 
-  async setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
+  async setxattr(node: Inode, name: string, value: Buffer, flags = 0): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
-    await sys.lsetxattr(this.abs(path), name, value, flags & (XATTR_CREATE | XATTR_REPLACE));
+    await this.inodes.use(node, (fd) => sys.setxattr(fd, name, value, flags & (XATTR_CREATE | XATTR_REPLACE)));
   }
 
-  async removexattr(path: string, name: string): Promise<void> {
+  async removexattr(node: Inode, name: string): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
-    await sys.lremovexattr(this.abs(path), name);
+    await this.inodes.use(node, (fd) => sys.removexattr(fd, name));
   }
 }
 
-/**
- * CREATE comes after the kernel found no such name, so the file is almost
- * always new: with O_EXCL the open can only make a regular file or fail (it
- * never opens a FIFO that would wait for a writer), so it runs on the JS
- * thread and saves the libuv pool round trip (test/bench/e2e/
- * fuse-metadata.bench.ts, create+stat+unlink). A name that appeared
- * meanwhile is opened as asked, off the JS thread.
- */
-async function createFd(abs: string, flags: number, mode: number): Promise<number> {
-  try {
-    return openSync(abs, flags | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode);
-  } catch (err) {
-    if (flags & C.O_EXCL || !isCode(err, 'EEXIST')) throw err;
+/** The one name check: a single real component. */
+export function checkName(name: string): void {
+  if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
+    throw new FsError('EINVAL', `bad name ${JSON.stringify(name)}`);
   }
-  return openP(abs, flags | C.O_CREAT | C.O_NOFOLLOW, mode);
+  if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG', `name of ${Buffer.byteLength(name)} bytes`);
+}
+
+/** File offsets from clients: Node's fd calls take numbers, exact only up to 2^53. */
+function offset(position: bigint): number {
+  if (position < 0n || position > MAX_OFFSET) throw new FsError('EINVAL', `offset ${position} is out of range`);
+  return Number(position);
 }
 
 // fd calls as promises (node:fs/promises has them only on FileHandles).
-const openP = promisify(open) as (path: string, flags: number, mode?: number) => Promise<number>;
 const closeP = promisify(close);
 const fsyncP = promisify(fsync);
 const fdatasyncP = promisify(fdatasync);

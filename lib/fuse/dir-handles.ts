@@ -1,13 +1,16 @@
-// Open directories: a listing is read once per opendir (and again on
+// Open directories: the names are read once per opendir (and again on
 // rewinddir, i.e. a readdir at offset 0) and served in slices, so offsets stay
-// valid while the directory changes underneath. Entry i's offset cookie is i + 1.
+// valid while the directory changes underneath. Name i's offset cookie is
+// i + 1. Only names are kept: each entry's file is looked up afresh when its
+// slice is sent, so a listing from the past never decides what a name is now.
+import type { Attr } from '../backend/attr.js';
 import type { Node } from './nodes.js';
 
 export interface Listing {
+  /** '.', '..', then the directory's names. */
   names: string[];
-  ids: bigint[];
-  /** ATTR_SIZE bytes per entry, in the addon's layout. */
-  attrs: Buffer;
+  /** Attributes of '.' and '..'. */
+  dots: [Attr, Attr];
 }
 
 export interface DirHandle {

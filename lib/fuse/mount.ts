@@ -21,8 +21,6 @@ const EPERM = 1;
 
 export interface StartOptions {
   backend: Backend;
-  /** The export root's stable id (its st_ino on the mount). */
-  rootId: bigint;
   /** Absolute, normalised path. */
   mountpoint: string;
   options: MountOptions;
@@ -47,7 +45,7 @@ export class FuseMount {
     private readonly opts: StartOptions,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.ops = new FuseOps({ backend: opts.backend, native, rootId: opts.rootId, cache: opts.options.cache, directIo: opts.options.threads > 1, warn: opts.warn });
+    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, directIo: opts.options.threads > 1, warn: opts.warn });
   }
 
   static async start(opts: StartOptions): Promise<FuseMount> {

@@ -81,8 +81,8 @@ export interface Native {
   replyBuf(req: Req, data: Uint8Array): number;
   replyXattrSize(req: Req, size: number): number;
   replyStatfs(req: Req, values: BigUint64Array): number;
-  /** Returns how many of names[start..] were sent (or a negative errno). */
-  replyDir(req: Req, size: number, names: string[], attrs: Buffer, start: number, plus: boolean): number;
+  /** Sends names[0..] with their attrs and offset cookies until `size` is full; returns how many went (or a negative errno). */
+  replyDir(req: Req, size: number, names: string[], attrs: Buffer, offsets: Float64Array, plus: boolean): number;
   /** [uid, gid, pid, umask] of the process that made the request. */
   ctx(req: Req): [number, number, number, number];
 }

@@ -1,6 +1,6 @@
 // FUSE low-level requests -> Backend calls. Each op translates arguments,
-// calls the backend with paths from the node table, and answers once; every
-// failure is turned into an errno here, in one place (toErrno).
+// calls the backend with the Inodes of the node table, and answers once;
+// every failure is turned into an errno here, in one place (toErrno).
 //
 // Identity: node id == st_ino == d_ino == the backend's Attr.ino (the stable
 // id), except that the root is node id 1 (FUSE's fixed root) while its
@@ -8,7 +8,7 @@
 import { constants as C } from 'node:fs';
 import { debuglog } from 'node:util';
 import type { Attr } from '../backend/attr.js';
-import type { Backend, Caller, SetAttr } from '../backend/backend.js';
+import type { Backend, Caller, Entry, SetAttr } from '../backend/backend.js';
 import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
 import { DirHandles, type Listing } from './dir-handles.js';
@@ -26,8 +26,6 @@ export type CacheMode = 'auto' | 'always' | 'never';
 export interface OpsOptions {
   backend: Backend;
   native: Native;
-  /** The export root's stable id. */
-  rootId: bigint;
   /** auto: keep it while mtime and size are unchanged (default). never: direct I/O. */
   cache?: CacheMode;
   /** Let the addon serve reads and writes on the backend's fds (default true). */
@@ -54,7 +52,7 @@ export class FuseOps {
   constructor(opts: OpsOptions) {
     this.backend = opts.backend;
     this.native = answerOnce(opts.native, this.answered);
-    this.nodes = new Nodes(opts.rootId);
+    this.nodes = new Nodes(opts.backend.root, (inode) => opts.backend.forget(inode));
     this.cache = opts.cache ?? 'auto';
     this.directIo = opts.directIo ?? true;
     this.warn = opts.warn ?? (() => {});
@@ -87,32 +85,21 @@ export class FuseOps {
       .finally(done);
   }
 
-  private path(ino: bigint): string {
-    return this.nodes.path(this.nodes.get(ino));
-  }
-
   private caller(req: Req): Caller {
     const [uid, gid, pid] = this.native.ctx(req);
     return { uid, gid, pid };
   }
 
-  /**
-   * A file whose name went may live on under another of its hard links:
-   * adopt the first other name the kernel has seen that still holds this very
-   * file (checked by id, since SRC may have changed behind us).
-   */
-  private async relink(node: Node): Promise<void> {
-    if (node.parent || !node.alts) return;
-    for (const alt of this.nodes.alternates(node)) {
-      const attr = await this.backend.getattr(alt.path).catch(() => undefined);
-      if (attr?.ino === node.id) return this.nodes.adopt(node, alt.parent, alt.name);
+  /** Answers with an entry and counts the lookup the kernel now holds (or gives the reference back). */
+  private entry(req: Req, entry: Entry): void {
+    try {
+      checkId(entry.attr.ino);
+    } catch (err) {
+      this.backend.forget(entry.inode);
+      throw err;
     }
-  }
-
-  /** Answers with an entry and counts the lookup the kernel now holds. */
-  private entry(req: Req, parent: Node, name: string, attr: Attr): void {
-    checkId(attr.ino);
-    if (this.native.replyEntry(req, attrBuffer(attr)) === 0) this.nodes.lookedUp(parent, name, attr.ino);
+    if (this.native.replyEntry(req, attrBuffer(entry.attr)) === 0) this.nodes.lookedUp(entry);
+    else this.backend.forget(entry.inode);
   }
 
   /** Direct-fd handles: the addon reads and writes the fd itself when the handle is the fd (the addon passes the handle back unchanged). */
@@ -134,13 +121,14 @@ export class FuseOps {
     const be = this.backend;
     const nodes = this.nodes;
     const nat = this.native;
+    const inode = (ino: bigint) => nodes.get(ino).inode;
     return {
       [Op.LOOKUP]: async (req, ino, name) => {
-        const parent = nodes.get(ino);
-        this.entry(req, parent, name as string, await be.lookup(nodes.path(parent), name as string));
+        this.entry(req, await be.lookup(inode(ino), name as string));
       },
-      [Op.GETATTR]: async (req, ino, fhArg) => {
-        nat.replyAttr(req, attrBuffer(await this.getattr(nodes.get(ino), fhArg as number)));
+      [Op.GETATTR]: async (req, ino) => {
+        // fstat of the pinned inode: also right for a file unlinked while open.
+        nat.replyAttr(req, attrBuffer(await be.getattr(inode(ino))));
       },
       [Op.SETATTR]: async (req, ino, toSetArg, fhArg, buf) => {
         const toSet = toSetArg as number;
@@ -153,67 +141,48 @@ export class FuseOps {
         if (toSet & SET_SIZE) set.size = raw.size;
         if (toSet & (SET_ATIME | SET_ATIME_NOW)) set.atime = toSet & SET_ATIME_NOW ? 'now' : raw.atimeNs;
         if (toSet & (SET_MTIME | SET_MTIME_NOW)) set.mtime = toSet & SET_MTIME_NOW ? 'now' : raw.mtimeNs;
-        nat.replyAttr(req, attrBuffer(await be.setattr(this.path(ino), set, fh >= 0 ? fh : undefined)));
+        nat.replyAttr(req, attrBuffer(await be.setattr(inode(ino), set, fh >= 0 ? fh : undefined)));
       },
       [Op.READLINK]: async (req, ino) => {
-        nat.replyReadlink(req, await be.readlink(this.path(ino)));
+        nat.replyReadlink(req, await be.readlink(inode(ino)));
       },
       [Op.MKNOD]: async (req, ino, name, mode, rdev) => {
-        const parent = nodes.get(ino);
-        const attr = await be.mknod(nodes.path(parent), name as string, mode as number, rdev as bigint, this.caller(req));
-        this.entry(req, parent, name as string, attr);
+        this.entry(req, await be.mknod(inode(ino), name as string, mode as number, rdev as bigint, this.caller(req)));
       },
       [Op.MKDIR]: async (req, ino, name, mode) => {
-        const parent = nodes.get(ino);
-        this.entry(req, parent, name as string, await be.mkdir(nodes.path(parent), name as string, mode as number, this.caller(req)));
+        this.entry(req, await be.mkdir(inode(ino), name as string, mode as number, this.caller(req)));
       },
       [Op.UNLINK]: async (req, ino, name) => {
-        const parent = nodes.get(ino);
-        await be.unlink(nodes.path(parent), name as string);
-        const node = parent.children?.get(name as string);
-        nodes.removed(parent, name as string);
-        if (node) await this.relink(node);
+        await be.unlink(inode(ino), name as string);
         nat.replyErr(req, 0);
       },
       [Op.RMDIR]: async (req, ino, name) => {
-        const parent = nodes.get(ino);
-        await be.rmdir(nodes.path(parent), name as string);
-        nodes.removed(parent, name as string);
+        await be.rmdir(inode(ino), name as string);
         nat.replyErr(req, 0);
       },
       [Op.SYMLINK]: async (req, ino, name, target) => {
-        const parent = nodes.get(ino);
-        const attr = await be.symlink(target as string, nodes.path(parent), name as string, this.caller(req));
-        this.entry(req, parent, name as string, attr);
+        this.entry(req, await be.symlink(target as string, inode(ino), name as string, this.caller(req)));
       },
       [Op.RENAME]: async (req, ino, name, newIno, newName, flagsArg) => {
         const flags = flagsArg as number;
-        const parent = nodes.get(ino);
-        const newParent = nodes.get(newIno as bigint);
         try {
-          await be.rename(nodes.path(parent), name as string, nodes.path(newParent), newName as string, flags);
+          await be.rename(inode(ino), name as string, inode(newIno as bigint), newName as string, flags);
         } catch (err) {
           if (flags && isCode(err, 'EINVAL')) this.warn(`rename ${name as string} -> ${newName as string}: ${(err as Error).message}`);
           throw err;
         }
-        const replaced = newParent.children?.get(newName as string);
-        nodes.renamed(parent, name as string, newParent, newName as string);
-        if (replaced && replaced !== parent.children?.get(name as string)) await this.relink(replaced);
         nat.replyErr(req, 0);
       },
       [Op.LINK]: async (req, ino, newIno, newName) => {
-        const newParent = nodes.get(newIno as bigint);
-        const attr = await be.link(this.path(ino), nodes.path(newParent), newName as string);
-        this.entry(req, newParent, newName as string, attr);
+        this.entry(req, await be.link(inode(ino), inode(newIno as bigint), newName as string));
       },
       [Op.OPEN]: async (req, ino, flags) => {
         const node = nodes.get(ino);
-        const path = nodes.path(node);
-        const fh = await be.open(path, sourceFlags(flags as number));
-        (node.handles ??= new Set()).add(fh);
+        const fh = await be.open(node.inode, sourceFlags(flags as number));
         let attr: Attr | undefined;
-        if (this.cache === 'auto') attr = await be.getattr(path).catch(() => undefined);
-        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) !== 0) await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
+        if (this.cache === 'auto') attr = await be.getattr(node.inode).catch(() => undefined);
+        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) === 0) (node.handles ??= new Set()).add(fh);
+        else await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
       },
       [Op.READ]: async (req, _ino, fh, size, off) => {
         nat.replyBuf(req, await be.read(fh as number, size as number, off as bigint));
@@ -248,7 +217,7 @@ export class FuseOps {
       },
       [Op.FSYNCDIR]: async (req, ino, _fh, datasync) => {
         // fsync(2) on a directory: open it on the source and sync that.
-        const fh = await be.open(this.path(ino), C.O_RDONLY | C.O_DIRECTORY);
+        const fh = await be.open(inode(ino), C.O_RDONLY | C.O_DIRECTORY);
         try {
           await be.fsync(fh, datasync as boolean);
         } finally {
@@ -257,62 +226,47 @@ export class FuseOps {
         nat.replyErr(req, 0);
       },
       [Op.STATFS]: async (req, ino) => {
-        const s = await be.statfs(this.path(ino));
+        const s = await be.statfs(inode(ino));
         nat.replyStatfs(req, BigUint64Array.of(s.bsize, s.frsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.namelen));
       },
       [Op.SETXATTR]: async (req, ino, name, value, flags) => {
-        await be.setxattr(this.path(ino), name as string, value as Buffer, flags as number);
+        await be.setxattr(inode(ino), name as string, value as Buffer, flags as number);
         nat.replyErr(req, 0);
       },
       [Op.GETXATTR]: async (req, ino, name, size) => {
-        this.replySized(req, size as number, await be.getxattr(this.path(ino), name as string));
+        this.replySized(req, size as number, await be.getxattr(inode(ino), name as string));
       },
       [Op.LISTXATTR]: async (req, ino, size) => {
-        const names = await be.listxattr(this.path(ino));
+        const names = await be.listxattr(inode(ino));
         this.replySized(req, size as number, Buffer.from(names.map((n) => `${n}\0`).join('')));
       },
       [Op.REMOVEXATTR]: async (req, ino, name) => {
-        await be.removexattr(this.path(ino), name as string);
+        await be.removexattr(inode(ino), name as string);
         nat.replyErr(req, 0);
       },
       [Op.ACCESS]: async (req, ino, mask) => {
-        await be.access(this.path(ino), mask as number);
+        await be.access(inode(ino), mask as number);
         nat.replyErr(req, 0);
       },
       [Op.CREATE]: async (req, ino, name, mode, flags) => {
-        const parent = nodes.get(ino);
-        const { fh, attr } = await be.create(nodes.path(parent), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
+        const { fh, entry } = await be.create(inode(ino), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
         try {
-          checkId(attr.ino);
+          checkId(entry.attr.ino);
         } catch (err) {
+          be.forget(entry.inode);
           await be.release(fh);
           throw err;
         }
-        const node = nodes.lookedUp(parent, name as string, attr.ino, 0);
-        (node.handles ??= new Set()).add(fh);
-        const rc = nat.replyCreate(req, attrBuffer(attr), fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh));
-        if (rc === 0) node.lookups += 1;
-        else await be.release(fh).catch(() => {});
+        const node = nodes.lookedUp(entry, 0);
+        if (nat.replyCreate(req, attrBuffer(entry.attr), fh, this.openFlags(node, entry.attr, flags as number) | this.fdFlag(fh)) === 0) {
+          node.lookups += 1;
+          (node.handles ??= new Set()).add(fh);
+        } else {
+          nodes.forget(node.id, 0n); // the kernel gave up: drop the node if nothing else holds it
+          await be.release(fh).catch(() => {});
+        }
       },
     };
-  }
-
-  /**
-   * By path; for a file whose name is gone (unlinked while open: temporary
-   * files, Samba's delete-on-close) through one of its open handles, as
-   * fstat(2) on the source would answer. The kernel sends the handle only on
-   * some paths, so any handle open on the node will do.
-   */
-  private async getattr(node: Node, fh: number): Promise<Attr> {
-    const handle = fh >= 0 ? fh : node.handles?.values().next().value;
-    let path: string;
-    try {
-      path = this.nodes.path(node);
-    } catch (err) {
-      if (handle !== undefined && this.backend.fgetattr) return this.backend.fgetattr(handle);
-      throw err;
-    }
-    return this.backend.getattr(path);
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */
@@ -322,41 +276,67 @@ export class FuseOps {
     else this.native.replyBuf(req, value);
   }
 
+  /**
+   * A slice of the names read at offset 0. Each name is looked up (or, for
+   * plain READDIR, stat'ed) now, so what the kernel learns is what the name
+   * is now; a name gone since is left out (the next offsets stay valid).
+   */
   private async readdir(req: Req, fh: number, size: number, off: bigint, plus: boolean): Promise<void> {
     const handle = this.dirs.get(fh);
     if (!handle) throw new FsError('EBADF', `no open directory ${fh}`);
+    const dir = handle.node.inode;
     // Offset 0 is opendir or rewinddir: read the directory afresh.
     if (off === 0n || !handle.listing) handle.listing = await this.list(handle.node);
-    const { names, ids, attrs } = handle.listing;
-    const start = Number(off);
-    if (start >= names.length) {
-      this.native.replyBuf(req, Buffer.alloc(0));
+    const { names, dots } = handle.listing;
+    for (let start = Number(off); start < names.length; ) {
+      // Exactly what fits in `size` (struct fuse_dirent[plus] + name, 8-byte aligned).
+      const fixed = plus ? 152 : 24;
+      let end = start;
+      for (let used = 0; end < names.length; end++) {
+        const len = (fixed + Buffer.byteLength(names[end]) + 7) & ~7;
+        if (used + len > size) break;
+        used += len;
+      }
+      if (end === start) throw new FsError('EINVAL', `readdir buffer of ${size} bytes is too small`);
+      const page = await Promise.all(
+        names.slice(start, end).map(async (name, k): Promise<{ name: string; off: number; attr: Attr; entry?: Entry } | undefined> => {
+          const i = start + k;
+          if (i < 2) return { name, off: i + 1, attr: dots[i] };
+          try {
+            if (!plus) return { name, off: i + 1, attr: await this.backend.statAt(dir, name) };
+            const entry = await this.backend.lookup(dir, name);
+            if (entry.attr.ino === ROOT_NODE_ID || entry.attr.ino === 0n) {
+              this.backend.forget(entry.inode);
+              return undefined;
+            }
+            return { name, off: i + 1, attr: entry.attr, entry };
+          } catch (err) {
+            if (isCode(err, 'ENOENT') || isCode(err, 'EIO')) return undefined; // gone since the listing
+            throw err;
+          }
+        }),
+      );
+      const sent = page.filter((e) => e !== undefined);
+      if (sent.length === 0) {
+        start = end; // every name of this slice is gone: try the next
+        continue;
+      }
+      const attrs = Buffer.allocUnsafe(sent.length * ATTR_SIZE);
+      sent.forEach((e, k) => writeAttr(attrs, k * ATTR_SIZE, e.attr));
+      const count = this.native.replyDir(req, size, sent.map((e) => e.name), attrs, Float64Array.from(sent, (e) => e.off), plus);
+      sent.forEach((e, k) => {
+        if (!e.entry) return;
+        if (k < count) this.nodes.lookedUp(e.entry);
+        else this.backend.forget(e.entry.inode);
+      });
       return;
     }
-    const sent = this.native.replyDir(req, size, names, attrs, start, plus);
-    if (!plus) return;
-    for (let i = start; i < start + sent; i++) {
-      if (i >= 2) this.nodes.lookedUp(handle.node, names[i], ids[i]); // '.' and '..' (0, 1) carry no entry
-    }
+    this.native.replyBuf(req, Buffer.alloc(0));
   }
 
   private async list(node: Node): Promise<Listing> {
-    const path = this.nodes.path(node);
-    const parent = node === this.nodes.root || !node.parent ? node : node.parent;
-    const [self, up, entries] = await Promise.all([
-      this.backend.getattr(path),
-      parent === node ? undefined : this.backend.getattr(this.nodes.path(parent)).catch(() => undefined),
-      this.backend.readdir(path),
-    ]);
-    const usable = entries.filter((e) => e.attr.ino !== ROOT_NODE_ID && e.attr.ino !== 0n);
-    if (usable.length !== entries.length) this.warn(`${path || '/'}: entries with id 0 or 1 hidden (FUSE reserves them)`);
-    const names = ['.', '..', ...usable.map((e) => e.name)];
-    const ids = [self.ino, (up ?? self).ino, ...usable.map((e) => e.attr.ino)];
-    const attrs = Buffer.allocUnsafe(names.length * ATTR_SIZE);
-    writeAttr(attrs, 0, self);
-    writeAttr(attrs, ATTR_SIZE, up ?? self);
-    usable.forEach((e, i) => writeAttr(attrs, (i + 2) * ATTR_SIZE, e.attr));
-    return { names, ids, attrs };
+    const [self, up, names] = await Promise.all([this.backend.getattr(node.inode), this.backend.parentAttr(node.inode), this.backend.readdir(node.inode)]);
+    return { names: ['.', '..', ...names], dots: [self, up] };
   }
 }
 

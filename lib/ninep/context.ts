@@ -10,10 +10,6 @@ export interface Ctx {
   msize: number;
   /** Export root path, accepted as Tattach aname besides '' and '/'. */
   exportPath?: string;
-  /** Tell every connection that `from` is now `to` (fid paths follow renames; fids of a file renamed over go stale). */
-  renamed(from: string, to: string): void;
-  /** Tell every connection that `path` is gone (unlinked, removed or renamed over). */
-  removed(path: string): void;
 }
 
 export interface Handler {

@@ -1,27 +1,34 @@
-// A connection's fids: the client's names for files it has walked to.
-// 9P is path-free on the wire but our backend works on export-relative paths
-// (Node has no openat/O_PATH), so every fid carries its path; a rename fixes
-// the paths of every fid under the renamed name (as QEMU's v9fs_fix_fid_paths).
-import type { Caller, DirEntry, Handle } from '../backend/backend.js';
+// A connection's fids: the client's names for files it has walked to. A fid
+// holds one backend reference on its Inode, which pins the file itself, so a
+// rename or removal by anyone (this connection, another, the FUSE mount, a
+// writer on SRC) never makes a fid name a different file.
+import type { Caller, Handle, Inode } from '../backend/backend.js';
 import { FsError } from '../errno.js';
 import type { Qid } from './types.js';
 
 export type FidState =
   | { kind: 'walked' }
-  | { kind: 'open'; fh: Handle; isDir: boolean; entries?: DirEntry[] }
+  | { kind: 'open'; fh: Handle; isDir: boolean; names?: string[] }
   /** Txattrwalk: the value (or the NUL-separated name list) to be read. */
   | { kind: 'xattr-read'; value: Buffer }
   /** Txattrcreate: bytes collected by Twrite, set at Tclunk. */
   | { kind: 'xattr-write'; name: string; size: number; flags: number; value: Buffer; written: number };
 
+/** Where a fid was walked to: Tremove and Trename need its name, and check that it still names the fid's file. */
+export interface Place {
+  dir: Inode;
+  name: string;
+}
+
 export interface Fid {
-  /** Export-relative path ('' is the root). */
-  path: string;
+  inode: Inode;
   /** qid when the fid was made: its type tells dirs and symlinks apart without a syscall. */
   qid: Qid;
   /** Who attached (n_uname), for new files' ownership. */
   caller: Caller;
   state: FidState;
+  /** The directory (one more reference) and name the fid was last reached by, if by a name. */
+  place?: Place;
 }
 
 export class FidTable {
@@ -43,9 +50,11 @@ export class FidTable {
     this.fids.set(fid, f);
   }
 
-  /** Replace (walk with newfid == fid). */
-  set(fid: number, f: Fid): void {
+  /** Replace (walk with newfid == fid); returns the fid it replaced, for the caller to release. */
+  set(fid: number, f: Fid): Fid | undefined {
+    const old = this.fids.get(fid);
     this.fids.set(fid, f);
+    return old;
   }
 
   delete(fid: number): Fid | undefined {
@@ -64,32 +73,4 @@ export class FidTable {
   get size(): number {
     return this.fids.size;
   }
-
-  /**
-   * After `path` was unlinked, removed or renamed over: fids at or under it
-   * name nothing. Their path becomes STALE, which the backend refuses, so a
-   * later walk from them cannot follow whatever takes the name next (a
-   * symlink out of the export, say). Open handles keep working, as in POSIX.
-   */
-  removed(path: string): void {
-    if (path === '') return;
-    for (const f of this.fids.values()) if (f.path === path || f.path.startsWith(`${path}/`)) f.path = STALE;
-  }
-
-  /** After rename(from, to): fids of whatever was at `to` go stale, and fids at or under `from` now live under `to`. */
-  renamed(from: string, to: string): void {
-    if (from === to) return;
-    this.removed(to);
-    for (const f of this.fids.values()) {
-      if (f.path === from) f.path = to;
-      else if (from === '' || f.path.startsWith(`${from}/`)) f.path = to + f.path.slice(from.length);
-    }
-  }
 }
-
-/** The path of a fid whose file was removed: the NUL makes the backend refuse every use (EINVAL). */
-export const STALE = '\0removed';
-
-export const parentOf = (path: string): string => path.slice(0, Math.max(0, path.lastIndexOf('/')));
-export const baseOf = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
-export const joinPath = (dir: string, name: string): string => (dir === '' ? name : `${dir}/${name}`);

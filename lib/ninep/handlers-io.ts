@@ -1,20 +1,16 @@
 // Handlers for open files: open/create, read/write, readdir, fsync, clunk,
 // xattrs (which 9P2000.L moves through fids) and advisory locks.
-import { isDir } from '../backend/attr.js';
-import type { DirEntry } from '../backend/backend.js';
-import { FsError } from '../errno.js';
+import { type Attr, S_IFDIR, S_IFMT, S_IFREG } from '../backend/attr.js';
+import { FsError, isCode } from '../errno.js';
 import { direntType, qidOf } from './attrs.js';
 import { type Ctx, on } from './context.js';
-import { type Fid, joinPath, parentOf } from './fids.js';
+import type { Fid } from './fids.js';
 import * as M from './messages.js';
 import { QID_SIZE } from './types.js';
 
 /** Rread: size[4] type[1] tag[2] count[4]. */
 const RREAD_OVERHEAD = 11;
 const XATTR_SIZE_MAX = 65536;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
 
 // P9_DOTL_* open flags equal Linux x86 O_* values. We pass through access mode
 // and the flags that only change how data is written; O_DIRECT is dropped
@@ -34,16 +30,22 @@ function openFid(c: Ctx, fid: number) {
   return f.state;
 }
 
-/** Give back what a fid holds; for a Txattrcreate fid this is when the value is set. */
+/** Give back what a fid holds (its open file, its references); for a Txattrcreate fid this is when the value is set. */
 export async function releaseFid(c: Ctx, f: Fid): Promise<void> {
   const s = f.state;
   f.state = { kind: 'walked' };
-  if (s.kind === 'open') await c.backend.release(s.fh);
-  if (s.kind === 'xattr-write') {
-    if (s.written !== s.size) throw new FsError('EINVAL', `xattr ${s.name}: ${s.written} of ${s.size} bytes written`);
-    // As QEMU: a zero-length Txattrcreate is how the Linux client removes an xattr.
-    if (s.size === 0) await c.backend.removexattr(f.path, s.name);
-    else await c.backend.setxattr(f.path, s.name, s.value, s.flags);
+  try {
+    if (s.kind === 'open') await c.backend.release(s.fh);
+    if (s.kind === 'xattr-write') {
+      if (s.written !== s.size) throw new FsError('EINVAL', `xattr ${s.name}: ${s.written} of ${s.size} bytes written`);
+      // As QEMU: a zero-length Txattrcreate is how the Linux client removes an xattr.
+      if (s.size === 0) await c.backend.removexattr(f.inode, s.name);
+      else await c.backend.setxattr(f.inode, s.name, s.value, s.flags);
+    }
+  } finally {
+    c.backend.forget(f.inode);
+    if (f.place) c.backend.forget(f.place.dir);
+    f.place = undefined;
   }
 }
 
@@ -51,12 +53,12 @@ export const ioHandlers = [
   on(M.Tlopen, M.Rlopen, async ({ fid, flags }, c) => {
     const f = c.fids.get(fid);
     if (f.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is already open`);
-    const attr = await c.backend.getattr(f.path);
+    const attr = await c.backend.getattr(f.inode);
     const type = attr.mode & S_IFMT;
     // Device nodes and FIFOs are opened by the client's kernel, never here:
     // opening a guest-made device node on the host would hand out host devices.
-    if (type !== S_IFREG && type !== S_IFDIR) throw new FsError('EPERM', `${f.path || '/'}: only files and directories are opened by the server`);
-    const fh = await c.backend.open(f.path, type === S_IFDIR ? 0 : flags & PASS_FLAGS);
+    if (type !== S_IFREG && type !== S_IFDIR) throw new FsError('EPERM', 'only files and directories are opened by the server');
+    const fh = await c.backend.open(f.inode, type === S_IFDIR ? 0 : flags & PASS_FLAGS);
     f.state = { kind: 'open', fh, isDir: type === S_IFDIR };
     f.qid = qidOf(attr);
     return { qid: f.qid, iounit: 0 };
@@ -65,11 +67,12 @@ export const ioHandlers = [
   on(M.Tlcreate, M.Rlcreate, async ({ fid, name, flags, mode, gid }, c) => {
     const f = c.fids.get(fid);
     if (f.state.kind !== 'walked' || f.qid.type !== M.QTDIR) throw new FsError('ENOTDIR', `fid ${fid} is not an unopened directory`);
-    if (name === '' || name === '.' || name === '..' || name.includes('/')) throw new FsError('EINVAL', `bad name ${JSON.stringify(name)}`);
-    const { fh, attr } = await c.backend.create(f.path, name, (flags & PASS_FLAGS) | 0o100 /* CREAT */ | (flags & 0o200) /* EXCL */, mode & 0o7777, { ...f.caller, gid });
-    // 9P: the fid now stands for the new, open file.
-    f.path = joinPath(f.path, name);
-    f.qid = qidOf(attr);
+    const { fh, entry } = await c.backend.create(f.inode, name, (flags & PASS_FLAGS) | 0o100 /* CREAT */ | (flags & 0o200) /* EXCL */, mode & 0o7777, { ...f.caller, gid });
+    // 9P: the fid now stands for the new, open file (its directory becomes its place).
+    if (f.place) c.backend.forget(f.place.dir);
+    f.place = { dir: f.inode, name };
+    f.inode = entry.inode;
+    f.qid = qidOf(entry.attr);
     f.state = { kind: 'open', fh, isDir: false };
     return { qid: f.qid, iounit: 0 };
   }),
@@ -104,28 +107,38 @@ export const ioHandlers = [
     const f = c.fids.get(fid);
     const s = openFid(c, fid);
     if (!s.isDir) throw new FsError('ENOTDIR', `fid ${fid} is not a directory`);
-    // Offsets are positions in one snapshot taken at offset 0 (a rewind takes
-    // a new one), so entries neither repeat nor vanish while a client pages.
-    if (offset === 0n || !s.entries) s.entries = await snapshot(c, f.path);
+    // Offsets are positions in the names read at offset 0 (a rewind reads
+    // them again), so entries neither repeat nor vanish while a client pages;
+    // each name is stat'ed when its page is sent, and one gone since is left out.
+    if (offset === 0n || !s.names) s.names = ['.', '..', ...(await c.backend.readdir(f.inode))];
     const room = Math.min(count, c.msize - RREAD_OVERHEAD);
     const parts: Buffer[] = [];
     let used = 0;
-    for (let i = Number(offset); i < s.entries.length; i++) {
-      const e = s.entries[i]!;
-      const name = Buffer.from(e.name, 'utf8');
-      const size = QID_SIZE + 8 + 1 + 2 + name.length;
-      if (used + size > room) break;
-      const b = Buffer.allocUnsafe(size);
-      const q = qidOf(e.attr);
-      b.writeUInt8(q.type, 0);
-      b.writeUInt32LE(q.version, 1);
-      b.writeBigUInt64LE(q.path, 5);
-      b.writeBigUInt64LE(BigInt(i + 1), 13); // the offset of the next entry
-      b.writeUInt8(direntType(e.attr), 21);
-      b.writeUInt16LE(name.length, 22);
-      name.copy(b, 24);
-      parts.push(b);
-      used += size;
+    for (let i = Number(offset); i < s.names.length; ) {
+      // Stat a batch at a time: what fits is known only once the names are measured.
+      const batch = s.names.slice(i, i + 64);
+      const attrs = await Promise.all(batch.map((name, k) => statEntry(c, f, name, i + k)));
+      let k = 0;
+      for (; k < batch.length; k++) {
+        const attr = attrs[k];
+        if (!attr) continue;
+        const name = Buffer.from(batch[k]!, 'utf8');
+        const size = QID_SIZE + 8 + 1 + 2 + name.length;
+        if (used + size > room) break;
+        const b = Buffer.allocUnsafe(size);
+        const q = qidOf(attr);
+        b.writeUInt8(q.type, 0);
+        b.writeUInt32LE(q.version, 1);
+        b.writeBigUInt64LE(q.path, 5);
+        b.writeBigUInt64LE(BigInt(i + k + 1), 13); // the offset of the next entry
+        b.writeUInt8(direntType(attr), 21);
+        b.writeUInt16LE(name.length, 22);
+        name.copy(b, 24);
+        parts.push(b);
+        used += size;
+      }
+      if (k < batch.length) break;
+      i += batch.length;
     }
     return { data: Buffer.concat(parts, used) };
   }),
@@ -148,9 +161,10 @@ export const ioHandlers = [
     if (newfid !== fid && c.fids.has(newfid)) throw new FsError('EBADF', `newfid ${newfid} is already in use`);
     // An empty name asks for the list (listxattr); the backend hides the id table's names.
     const value = name === ''
-      ? Buffer.from((await c.backend.listxattr(f.path)).map((n) => `${n}\0`).join(''), 'utf8')
-      : await c.backend.getxattr(f.path, name);
-    c.fids.set(newfid, { path: f.path, qid: f.qid, caller: f.caller, state: { kind: 'xattr-read', value } });
+      ? Buffer.from((await c.backend.listxattr(f.inode)).map((n) => `${n}\0`).join(''), 'utf8')
+      : await c.backend.getxattr(f.inode, name);
+    const old = c.fids.set(newfid, { inode: c.backend.hold(f.inode), qid: f.qid, caller: f.caller, state: { kind: 'xattr-read', value } });
+    if (old) await releaseFid(c, old);
     return { size: BigInt(value.length) };
   }),
 
@@ -178,12 +192,14 @@ export const ioHandlers = [
   }),
 ];
 
-async function snapshot(c: Ctx, path: string): Promise<DirEntry[]> {
-  const [self, parent, rest] = await Promise.all([
-    c.backend.getattr(path),
-    c.backend.getattr(parentOf(path)), // the root's '..' is the root itself
-    c.backend.readdir(path),
-  ]);
-  if (!isDir(self)) throw new FsError('ENOTDIR', `${path} is not a directory`);
-  return [{ name: '.', attr: self }, { name: '..', attr: parent }, ...rest];
+/** Entry i of a listing: '.' and '..' (the root's is itself), else the name as it is now (undefined: gone). */
+async function statEntry(c: Ctx, f: Fid, name: string, i: number): Promise<Attr | undefined> {
+  if (i === 0) return c.backend.getattr(f.inode);
+  if (i === 1) return c.backend.parentAttr(f.inode);
+  try {
+    return await c.backend.statAt(f.inode, name);
+  } catch (err) {
+    if (isCode(err, 'ENOENT')) return undefined;
+    throw err;
+  }
 }

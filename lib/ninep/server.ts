@@ -37,9 +37,6 @@ export async function startNinepServer(opts: NinepServerOptions): Promise<NinepS
     maxMsize: opts.maxMsize ?? DEFAULT_MAX_MSIZE,
     exportPath: opts.exportPath,
     log,
-    // A rename moves the fids of every connection, not only the renamer's.
-    renamed: (from: string, to: string) => sessions.forEach((s) => s.fids.renamed(from, to)),
-    removed: (path: string) => sessions.forEach((s) => s.fids.removed(path)),
   };
   const addrs = (Array.isArray(opts.listen) ? opts.listen : [opts.listen ?? DEFAULT_LISTEN]).map(parseListen);
   const servers: { server: Server; addr: ListenAddr }[] = [];

@@ -18,8 +18,6 @@ export interface SessionOptions {
   maxMsize: number;
   exportPath?: string;
   log: (line: string) => void;
-  renamed(from: string, to: string): void;
-  removed(path: string): void;
 }
 
 /** Requests in flight per connection before we stop reading from it. */
@@ -41,7 +39,7 @@ export class Session {
     private readonly opts: SessionOptions,
     private readonly name: string,
   ) {
-    this.ctx = { backend: opts.backend, fids: this.fids, msize: opts.maxMsize, exportPath: opts.exportPath, renamed: opts.renamed, removed: opts.removed };
+    this.ctx = { backend: opts.backend, fids: this.fids, msize: opts.maxMsize, exportPath: opts.exportPath };
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => {
       this.writeBlocked = false;

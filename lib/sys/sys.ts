@@ -1,24 +1,38 @@
-// Syscalls Node does not offer, from the native addon (lib/fuse/native). Each
-// is a thin async wrapper: no policy, errors come back as Node-style errors
-// with err.code set (so toErrno() maps them).
+// Descriptor-relative syscalls Node does not offer, from the native addon
+// (lib/sys/native/sys.c). Every call takes a descriptor and at most one name
+// component and never follows a symlink. Errors are Node-style (err.code set),
+// so toErrno() maps them. No policy here.
 import { createRequire } from 'node:module';
+import { constants } from 'node:os';
 
 export const UTIME_NOW = 0x3fffffff;
 export const UTIME_OMIT = 0x3ffffffe;
+export const AT_EMPTY_PATH = 0x1000;
+export const AT_REMOVEDIR = 0x200;
+export const O_PATH = 0o10000000;
 
 interface SysAddon {
-  /** utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW); nsec may be UTIME_NOW / UTIME_OMIT. */
-  utimensat(path: string, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): Promise<void>;
-  /** mknod(2): FIFOs, sockets and (as root) device nodes. */
-  mknod(path: string, mode: number, rdev: bigint): Promise<void>;
-  /** lgetxattr(2): the value; never follows a symlink. */
-  lgetxattr(path: string, name: string): Promise<Buffer>;
-  /** llistxattr(2): names, each followed by a NUL byte; never follows a symlink. */
-  llistxattr(path: string): Promise<Buffer>;
-  /** lsetxattr(2) with XATTR_CREATE (1) / XATTR_REPLACE (2) flags; never follows a symlink. */
-  lsetxattr(path: string, name: string, value: Buffer, flags: number): Promise<void>;
-  /** lremovexattr(2); never follows a symlink. */
-  lremovexattr(path: string, name: string): Promise<void>;
+  statx(dirfd: number, name: string, flags: number, out: BigUint64Array): number;
+  openat(dirfd: number, name: string, flags: number, mode: number): number;
+  close(fd: number): number;
+  reopen(fd: number, flags: number): Promise<number>;
+  mkdirat(dirfd: number, name: string, mode: number): Promise<void>;
+  mknodat(dirfd: number, name: string, mode: number, rdev: bigint): Promise<void>;
+  symlinkat(target: string, dirfd: number, name: string): Promise<void>;
+  unlinkat(dirfd: number, name: string, flags: number): Promise<void>;
+  renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): Promise<void>;
+  linkat(fd: number, newdirfd: number, newname: string): Promise<void>;
+  fchownat(fd: number, uid: number, gid: number): Promise<void>;
+  fchmod(fd: number, mode: number): Promise<void>;
+  utimensat(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): Promise<void>;
+  readlinkat(fd: number): Promise<Buffer>;
+  getxattr(fd: number, name: string): Promise<Buffer>;
+  listxattr(fd: number): Promise<Buffer>;
+  setxattr(fd: number, name: string, value: Buffer, flags: number): Promise<void>;
+  removexattr(fd: number, name: string): Promise<void>;
+  nameToHandle(fd: number): Buffer | number;
+  openByHandle(mountFd: number, handle: Buffer, flags: number): number;
+  raiseNofile(): [number, number];
 }
 
 const require = createRequire(import.meta.url);
@@ -29,28 +43,134 @@ function load(): SysAddon {
   return addon;
 }
 
-export function utimensat(path: string, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): Promise<void> {
-  return load().utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec);
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** A Node-style error for a -errno result of the synchronous calls. */
+export function errnoError(errno: number, syscall: string, name: string): NodeJS.ErrnoException {
+  const code = errnoNames.get(errno) ?? 'EIO';
+  const err: NodeJS.ErrnoException = new Error(`${code}: ${syscall} '${name}'`);
+  err.code = code;
+  err.errno = -errno;
+  err.syscall = syscall;
+  return err;
 }
 
-export function mknod(path: string, mode: number, rdev: bigint): Promise<void> {
-  return load().mknod(path, mode, rdev);
+/** statx field order in the array statx() fills (see sys.c). */
+export const enum Sx { dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime, mtime, ctime, btime }
+
+/** lstat of dirfd/name (name '' with AT_EMPTY_PATH: the descriptor itself) into `out`; throws on failure. */
+export function statx(dirfd: number, name: string, flags: number, out: BigUint64Array): BigUint64Array {
+  const rc = load().statx(dirfd, name, flags, out);
+  if (rc < 0) throw errnoError(-rc, 'statx', name);
+  return out;
 }
 
-export function lgetxattr(path: string, name: string): Promise<Buffer> {
-  return load().lgetxattr(path, name);
+/** statx(), returning -errno instead of throwing (lookups of missing names are common). */
+export function tryStatx(dirfd: number, name: string, flags: number, out: BigUint64Array): number {
+  return load().statx(dirfd, name, flags, out);
 }
 
-/** llistxattr(2), split into names. */
-export async function llistxattr(path: string): Promise<string[]> {
-  const raw = await load().llistxattr(path);
+/** openat(dirfd, name, O_PATH | ...) on the JS thread; -errno on failure. */
+export function openPath(dirfd: number, name: string, flags: number): number {
+  return load().openat(dirfd, name, flags | O_PATH, 0);
+}
+
+/** openat(dirfd, name, O_CREAT | O_EXCL | ...) on the JS thread (it cannot wait); -errno on failure. */
+export function createAt(dirfd: number, name: string, flags: number, mode: number): number {
+  return load().openat(dirfd, name, flags | 0o300 /* O_CREAT | O_EXCL */, mode);
+}
+
+/** A directory opened for reading, through /proc/self/fd of its O_PATH descriptor (never waits). */
+export function openDirFd(pathFd: number): number {
+  return load().openat(-100, `/proc/self/fd/${pathFd}`, 0o200000 /* O_DIRECTORY */, 0);
+}
+
+export function close(fd: number): void {
+  load().close(fd);
+}
+
+/** A real open of the inode an O_PATH descriptor pins (through /proc/self/fd), never blocking on a FIFO. */
+export function reopen(fd: number, flags: number): Promise<number> {
+  return load().reopen(fd, flags);
+}
+
+export function mkdirat(dirfd: number, name: string, mode: number): Promise<void> {
+  return load().mkdirat(dirfd, name, mode);
+}
+
+export function mknodat(dirfd: number, name: string, mode: number, rdev: bigint): Promise<void> {
+  return load().mknodat(dirfd, name, mode, rdev);
+}
+
+export function symlinkat(target: string, dirfd: number, name: string): Promise<void> {
+  return load().symlinkat(target, dirfd, name);
+}
+
+export function unlinkat(dirfd: number, name: string, flags: number): Promise<void> {
+  return load().unlinkat(dirfd, name, flags);
+}
+
+export function renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): Promise<void> {
+  return load().renameat2(olddirfd, oldname, newdirfd, newname, flags);
+}
+
+/** A new name newdirfd/newname for the inode fd pins. */
+export function linkat(fd: number, newdirfd: number, newname: string): Promise<void> {
+  return load().linkat(fd, newdirfd, newname);
+}
+
+/** chown of the inode itself (a symlink stays a symlink); -1 leaves a field. */
+export function fchownat(fd: number, uid: number, gid: number): Promise<void> {
+  return load().fchownat(fd, uid, gid);
+}
+
+/** chmod of the pinned inode (not for symlinks: /proc's link would lead to the target). */
+export function fchmod(fd: number, mode: number): Promise<void> {
+  return load().fchmod(fd, mode);
+}
+
+/** Times of the inode itself; nsec may be UTIME_NOW / UTIME_OMIT. */
+export function utimensat(fd: number, atimeSec: bigint, atimeNsec: number, mtimeSec: bigint, mtimeNsec: number): Promise<void> {
+  return load().utimensat(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec);
+}
+
+export async function readlinkat(fd: number): Promise<string> {
+  return (await load().readlinkat(fd)).toString('utf8');
+}
+
+// The xattr calls reach the inode through /proc/self/fd/N, which a symlink
+// would pass through to its target: callers refuse symlinks first.
+export function getxattr(fd: number, name: string): Promise<Buffer> {
+  return load().getxattr(fd, name);
+}
+
+export async function listxattr(fd: number): Promise<string[]> {
+  const raw = await load().listxattr(fd);
   return raw.length === 0 ? [] : raw.toString('utf8', 0, raw.length - 1).split('\0');
 }
 
-export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
-  return load().lsetxattr(path, name, value, flags);
+export function setxattr(fd: number, name: string, value: Buffer, flags = 0): Promise<void> {
+  return load().setxattr(fd, name, value, flags);
 }
 
-export function lremovexattr(path: string, name: string): Promise<void> {
-  return load().lremovexattr(path, name);
+export function removexattr(fd: number, name: string): Promise<void> {
+  return load().removexattr(fd, name);
+}
+
+/** The filesystem's handle of the inode fd pins ([u32 mount id, i32 type, bytes]), or -errno (EOPNOTSUPP: none). */
+export function nameToHandle(fd: number): Buffer | number {
+  return load().nameToHandle(fd);
+}
+
+/** The mount id inside a nameToHandle() result. */
+export const handleMount = (h: Buffer): number => h.readUInt32LE(0);
+
+/** open_by_handle_at(mountFd, handle, O_PATH | flags): that very inode again, or -errno (ESTALE: gone). mountFd: a real open fd on that mount (openDirFd), not O_PATH. */
+export function openByHandle(mountFd: number, handle: Buffer, flags = 0): number {
+  return load().openByHandle(mountFd, handle, flags | O_PATH);
+}
+
+/** Raise RLIMIT_NOFILE's soft limit to the hard one; returns [soft, hard] (-1: unlimited). */
+export function raiseNofile(): [number, number] {
+  return load().raiseNofile();
 }

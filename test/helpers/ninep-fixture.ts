@@ -36,13 +36,14 @@ export async function ninepFixture(t: ExecutionContext, files: Record<string, st
   await mkdir(src);
   await makeTree(src, files);
   const mapper = new FakeMapper((await stat(src, { bigint: true })).dev);
-  const backend = new PassthroughBackend({ root: src, mapper });
+  const backend = await PassthroughBackend.open({ root: src, mapper });
   const server = await startNinepServer({ backend, listen: `unix:${join(base, '9p.sock')}`, exportPath: src, log });
   const address = server.addresses[0]!;
   const client = await NinepClient.attached(address);
   t.teardown(async () => {
     client.close();
     await server.close();
+    backend.close();
     await rm(base, { recursive: true, force: true });
   });
   return { src, backend, server, address, client };

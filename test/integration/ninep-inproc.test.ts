@@ -2,6 +2,7 @@
 import { lstat, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { attrAt } from '../helpers/backend-path.js';
 import * as M from '../../lib/ninep/messages.js';
 import { NinepClient } from '../helpers/ninep-client.js';
 import { ninepFixture } from '../helpers/ninep-fixture.js';
@@ -42,7 +43,7 @@ test('walk + getattr: qid.path and ino are the backend ids, qid.type marks dirs 
   t.is(wqids.length, 2);
   t.is(wqids[0]!.type, M.QTDIR);
   t.is(wqids[1]!.type, M.QTFILE);
-  const id = (await backend.getattr('d/f.txt')).ino;
+  const id = (await attrAt(backend, 'd/f.txt')).ino;
   t.is(wqids[1]!.path, id);
   const a = await c.getattr(1);
   t.is(a.qid.path, id);
@@ -85,9 +86,9 @@ test('readdir lists every entry with backend ids, . and .., across pages', async
   await c.rpc(M.Tlopen, { fid: 1, flags: 0 });
   const entries = await c.readdirAll(1);
   t.deepEqual([...entries.keys()].sort(), ['.', '..', ...(await readdir(join(src, 'dir')))].sort());
-  t.is(entries.get('.')!.qid.path, (await backend.getattr('dir')).ino);
-  t.is(entries.get('..')!.qid.path, (await backend.getattr('')).ino);
-  t.is(entries.get('file-7')!.qid.path, (await backend.getattr('dir/file-7')).ino);
+  t.is(entries.get('.')!.qid.path, (await attrAt(backend, 'dir')).ino);
+  t.is(entries.get('..')!.qid.path, (await attrAt(backend, '')).ino);
+  t.is(entries.get('file-7')!.qid.path, (await attrAt(backend, 'dir/file-7')).ino);
   t.is(entries.get('sub')!.type, 4 /* DT_DIR */);
   t.is(entries.get('file-7')!.type, 8 /* DT_REG */);
 });
@@ -99,7 +100,7 @@ test('create, mkdir, rename, renameat, link, unlink, remove change the source di
   await c.rpc(M.Twrite, { fid: 1, offset: 0n, data: Buffer.from('made over 9p') });
   await c.clunk(1);
   t.is(await readFile(join(src, 'a/new.txt'), 'utf8'), 'made over 9p');
-  t.is(created.qid.path, (await backend.getattr('a/new.txt')).ino);
+  t.is(created.qid.path, (await attrAt(backend, 'a/new.txt')).ino);
   t.is((await lstat(join(src, 'a/new.txt'))).mode & 0o777, 0o640);
 
   const md = await c.rpc(M.Tmkdir, { dfid: 0, name: 'b', mode: 0o755, gid: 0 });
@@ -114,7 +115,7 @@ test('create, mkdir, rename, renameat, link, unlink, remove change the source di
   await c.rpc(M.Trename, { fid: 4, dfid: 2, name: 'back.txt' });
   t.is((await c.getattr(4)).size, 12n);
   await c.rpc(M.Trename, { fid: 3, dfid: 0, name: 'b2' });
-  t.is((await c.getattr(3)).qid.path, (await backend.getattr('b2')).ino);
+  t.is((await c.getattr(3)).qid.path, (await attrAt(backend, 'b2')).ino);
 
   await c.rpc(M.Tlink, { dfid: 2, fid: 4, name: 'hard.txt' });
   t.is((await c.getattr(4)).nlink, 2n);
@@ -134,7 +135,7 @@ test('getattr ids equal the backend ids for every file, and Tstatfs answers', as
   let fid = 10;
   for (const p of ['x', 'x/y', 'x/y/z', 'x/w']) {
     await c.walk(0, ++fid, ...p.split('/'));
-    t.is((await c.getattr(fid)).qid.path, (await backend.getattr(p)).ino, p);
+    t.is((await c.getattr(fid)).qid.path, (await attrAt(backend, p)).ino, p);
   }
   const s = await c.rpc(M.Tstatfs, { fid: 0 });
   t.true(s.bsize > 0);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { PassthroughBackend } from '../../lib/backend/passthrough.js';
+import { attrAt } from '../helpers/backend-path.js';
 import { type NinepServer, startNinepServer } from '../../lib/ninep/server.js';
 import { guestKit } from '../guest/kit.js';
 import { canLoop, loopImages } from '../helpers/loop-images.js';
@@ -70,8 +71,10 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
   const imgs = await loopImages(t, src, ['ext4', 'xfs']);
   let server: NinepServer | undefined;
   let mapper: IdMapper | undefined;
+  let served: PassthroughBackend | undefined;
   t.teardown(async () => {
     await server?.close();
+    served?.close();
     await mapper?.close();
   });
   await writeFile(join(src, 'top.txt'), 'top\n');
@@ -86,14 +89,14 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
   // the other order so their st_dev numbers swap.
   const start = async (port: number) => {
     mapper = await openMapper({ root: src, stateDir, log: (l) => t.log(l) });
-    const backend = new PassthroughBackend({ root: src, mapper });
+    const backend = (served = await PassthroughBackend.open({ root: src, mapper }));
     server = await startNinepServer({ backend, listen: `tcp:127.0.0.1:${port}`, exportPath: src, log: (l) => t.log(l) });
     return backend;
   };
   const backend = await start(0);
   const port = Number(server!.addresses[0]!.split(':').at(-1));
   const expected = new Map<string, bigint>();
-  for (const p of PATHS) expected.set(p, (await backend.getattr(p === '.' ? '' : p)).ino);
+  for (const p of PATHS) expected.set(p, (await attrAt(backend, p === '.' ? '' : p)).ino);
   const devsBefore = { ...imgs.devices };
 
   const out = await runGuest({
@@ -102,6 +105,7 @@ check(`kernel 9P client: stable ids across two colliding filesystems and a serve
     onLine: async (line) => {
       if (line === '@@PHASE1') {
         await server!.close();
+        served!.close(); // its descriptors pin the images' filesystems
         await mapper!.close();
         await imgs.reattachReversed();
         await start(port);

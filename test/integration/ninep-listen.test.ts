@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import test, { type ExecutionContext } from 'ava';
+import { attrAt } from '../helpers/backend-path.js';
 import { PassthroughBackend } from '../../lib/backend/passthrough.js';
 import { startNinepServer } from '../../lib/ninep/server.js';
 import { FakeMapper } from '../helpers/fake-mapper.js';
@@ -12,7 +13,8 @@ import { NinepClient } from '../helpers/ninep-client.js';
 async function setup(t: ExecutionContext) {
   const base = await mkdtemp(join(tmpdir(), 'stableid-9p-listen-'));
   t.teardown(() => rm(base, { recursive: true, force: true }));
-  const backend = new PassthroughBackend({ root: base, mapper: new FakeMapper((await stat(base, { bigint: true })).dev) });
+  const backend = await PassthroughBackend.open({ root: base, mapper: new FakeMapper((await stat(base, { bigint: true })).dev) });
+  t.teardown(() => backend.close());
   return { base, backend };
 }
 
@@ -25,7 +27,7 @@ test('one server listens on TCP and a unix socket at once; close() releases both
   t.is((await stat(sock)).mode & 0o777, 0o600, 'no authentication in 9P: the socket is for its owner only');
   for (const a of server.addresses) {
     const c = await NinepClient.attached(a);
-    t.is((await c.getattr(0)).qid.path, (await backend.getattr('')).ino, a);
+    t.is((await c.getattr(0)).qid.path, (await attrAt(backend, '')).ino, a);
     c.close();
   }
   await server.close();

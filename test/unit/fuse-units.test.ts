@@ -4,6 +4,7 @@ import test from 'ava';
 import type { Attr } from '../../lib/backend/attr.js';
 import { ATTR_SIZE, readSetattr, writeAttr } from '../../lib/fuse/attr-buffer.js';
 import { parseMountinfo } from '../../lib/fuse/mountinfo.js';
+import { Inode } from '../../lib/backend/inodes.js';
 import { Nodes } from '../../lib/fuse/nodes.js';
 import { fuseArgs, OptionError, parseMountOptions } from '../../lib/fuse/options.js';
 import { checkDevFuse, checkNesting, PreflightError } from '../../lib/fuse/preflight.js';
@@ -27,49 +28,26 @@ test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t
   t.throws(() => parseMountOptions(['subtype=x'], '/s'), { instanceOf: OptionError });
 });
 
-test('node table: paths follow renames, forget drops, unlinked nodes have no path', (t) => {
-  const nodes = new Nodes(2n);
-  const d = nodes.lookedUp(nodes.root, 'd', 10n);
-  const f = nodes.lookedUp(d, 'f', 11n);
-  t.is(nodes.path(f), 'd/f');
+test('node table: one node per file, lookups counted, the backend reference given back exactly once', (t) => {
+  const released: bigint[] = [];
+  const inode = (id: bigint) => new Inode(id, 1n, id, 0o100000, -1, undefined);
+  const root = inode(2n);
+  const nodes = new Nodes(root, (i) => released.push(i.id));
   t.is(nodes.get(1n), nodes.root, 'node id 1 is the root');
-  t.is(nodes.get(11n), f);
-  nodes.renamed(nodes.root, 'd', nodes.root, 'e');
-  t.is(nodes.path(f), 'e/f', 'a renamed directory moves its subtree');
-  const g = nodes.lookedUp(nodes.root, 'g', 12n);
-  nodes.renamed(d, 'f', nodes.root, 'g');
-  t.is(nodes.path(f), 'g');
-  t.throws(() => nodes.path(g), { code: 'ESTALE' }, 'the rename target is gone');
-  nodes.removed(nodes.root, 'g');
-  t.throws(() => nodes.path(f), { code: 'ESTALE' });
-  nodes.forget(10n, 1n);
-  t.throws(() => nodes.get(10n), { code: 'ESTALE' });
-  const h = nodes.lookedUp(nodes.root, 'h', 13n, 2);
-  nodes.forget(13n, 1n);
-  t.is(nodes.get(13n), h, 'still one lookup left');
-  nodes.forget(13n, 1n);
-  t.throws(() => nodes.get(13n));
-});
-
-test('node table: a hard-linked file keeps its other names; removing one leaves the rest as candidates', (t) => {
-  const nodes = new Nodes(2n);
-  const d = nodes.lookedUp(nodes.root, 'd', 10n);
-  const c = nodes.lookedUp(d, 'c', 20n);
-  t.is(nodes.lookedUp(nodes.root, 'link', 20n), c, 'one file, one node');
-  t.is(nodes.path(c), 'link', 'the place is the newest name');
-  nodes.removed(d, 'c');
-  t.is(nodes.path(c), 'link', 'removing another name leaves the place alone');
-  t.deepEqual(nodes.alternates(c), []);
-  nodes.lookedUp(d, 'c2', 20n);
-  nodes.removed(d, 'c2');
-  t.throws(() => nodes.path(c), { code: 'ESTALE' }, 'its place went');
-  t.deepEqual(nodes.alternates(c).map((a) => a.path), ['link'], 'the other name is a candidate');
-  nodes.adopt(c, nodes.root, 'link');
-  t.is(nodes.path(c), 'link');
-  nodes.renamed(nodes.root, 'link', d, 'moved');
-  t.is(nodes.path(c), 'd/moved');
-  nodes.forget(20n, 4n);
-  t.is(d.children?.size ?? 0, 0, 'forget drops every name of the node');
+  t.is(nodes.root.id, 2n, 'whose id is its stable id');
+  const f = inode(11n);
+  const a = nodes.lookedUp({ inode: f, attr: {} as Attr });
+  t.is(nodes.get(11n), a);
+  t.is(nodes.lookedUp({ inode: f, attr: {} as Attr }, 2), a, 'a second name of the same file (a hard link) is the same node');
+  t.deepEqual(released, [11n], 'the extra reference went back at once');
+  t.is(a.lookups, 3);
+  nodes.forget(11n, 2n);
+  t.is(nodes.get(11n), a, 'still one lookup left');
+  nodes.forget(11n, 1n);
+  t.throws(() => nodes.get(11n), { code: 'ESTALE' });
+  t.deepEqual(released, [11n, 11n], 'forgotten: the node\'s own reference went back');
+  nodes.forget(11n, 1n);
+  t.is(released.length, 2, 'a forget for an unknown node is ignored');
 });
 
 test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before 1970)', (t) => {

@@ -1,65 +1,147 @@
-// stableid_sys.node: utimensat with nanoseconds, UTIME_OMIT/UTIME_NOW and no
-// symlink following; mknod; errors carry err.code.
-import { lstat, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+// stableid_sys.node: descriptor-relative calls with one name component that
+// never follow a symlink; ns times with UTIME_OMIT/UTIME_NOW; xattrs through
+// an O_PATH descriptor; renameat2 flags; errors carry err.code.
+import { lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { toErrno } from '../../lib/errno.js';
 import * as sys from '../../lib/sys/sys.js';
 
-test('utimensat sets ns times, honours UTIME_OMIT and UTIME_NOW, and does not follow symlinks', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stableid-sys-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const f = join(dir, 'f');
-  await writeFile(f, 'x');
+const O_DIRECTORY = 0o200000;
+const O_NOFOLLOW = 0o400000;
+
+async function dir(t: ExecutionContext): Promise<{ d: string; dfd: number }> {
+  const d = await mkdtemp(join(tmpdir(), 'stableid-sys-'));
+  const dfd = sys.openPath(-100, d, O_DIRECTORY);
+  t.teardown(async () => {
+    sys.close(dfd);
+    await rm(d, { recursive: true, force: true });
+  });
+  return { d, dfd };
+}
+
+const pin = (dfd: number, name: string) => sys.openPath(dfd, name, O_NOFOLLOW);
+
+test('utimensat sets ns times on the descriptor\'s inode, honours UTIME_OMIT/UTIME_NOW, and a symlink\'s own times', async (t) => {
+  const { d, dfd } = await dir(t);
+  await writeFile(join(d, 'f'), 'x');
+  const f = pin(dfd, 'f');
   await sys.utimensat(f, 1_000_000_000n, 123_456_789, 2_000_000_000n, 987_654_321);
-  let st = await lstat(f, { bigint: true });
+  let st = await lstat(join(d, 'f'), { bigint: true });
   t.is(st.atimeNs, 1_000_000_000_123_456_789n);
   t.is(st.mtimeNs, 2_000_000_000_987_654_321n);
   await sys.utimensat(f, 0n, sys.UTIME_OMIT, -5n, 1);
-  st = await lstat(f, { bigint: true });
+  st = await lstat(join(d, 'f'), { bigint: true });
   t.is(st.atimeNs, 1_000_000_000_123_456_789n, 'UTIME_OMIT leaves atime');
   t.is(st.mtimeNs, -4_999_999_999n, 'times before 1970');
   const before = BigInt(Date.now()) * 1_000_000n;
   await sys.utimensat(f, 0n, sys.UTIME_NOW, 0n, sys.UTIME_OMIT);
-  st = await lstat(f, { bigint: true });
-  t.true(st.atimeNs >= before - 1_000_000_000n, 'UTIME_NOW');
-  const l = join(dir, 'l');
-  await symlink('f', l);
-  await sys.utimensat(l, 7n, 0, 7n, 0);
-  t.is((await lstat(l, { bigint: true })).mtimeNs, 7_000_000_000n, 'the link itself changed');
-  t.is((await lstat(f, { bigint: true })).mtimeNs, -4_999_999_999n, 'not its target');
+  t.true((await lstat(join(d, 'f'), { bigint: true })).atimeNs >= before - 1_000_000_000n, 'UTIME_NOW');
+  await symlink('f', join(d, 'l'));
+  await sys.utimensat(pin(dfd, 'l'), 7n, 0, 7n, 0);
+  t.is((await lstat(join(d, 'l'), { bigint: true })).mtimeNs, 7_000_000_000n, 'the link itself changed');
+  t.is((await lstat(join(d, 'f'), { bigint: true })).mtimeNs, -4_999_999_999n, 'not its target');
 });
 
-test('mknod makes FIFOs; errors carry the errno name', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stableid-sys-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await sys.mknod(join(dir, 'fifo'), 0o010644, 0n);
-  t.true((await lstat(join(dir, 'fifo'))).isFIFO());
-  const err = await t.throwsAsync(sys.mknod(join(dir, 'fifo'), 0o010644, 0n));
+test('statx and openat never follow a final symlink; a renamed file keeps its descriptor', async (t) => {
+  const { d, dfd } = await dir(t);
+  await writeFile(join(d, 'f'), 'data');
+  await symlink('/etc', join(d, 'l'));
+  const out = new BigUint64Array(14);
+  sys.statx(dfd, 'l', 0, out);
+  t.is(Number(out[sys.Sx.mode]) & 0o170000, 0o120000, 'the link, not /etc');
+  t.is(sys.tryStatx(dfd, 'missing', 0, out), -2, 'ENOENT as -errno');
+  const err = t.throws(() => sys.statx(dfd, 'missing', 0, out));
+  t.is((err as NodeJS.ErrnoException).code, 'ENOENT');
+  t.is(sys.openPath(dfd, 'l/passwd', O_NOFOLLOW), -22, 'one component only: no path through a symlink (EINVAL)');
+  t.is(sys.tryStatx(dfd, 'l/passwd', 0, out), -22);
+  t.throws(() => sys.mkdirat(dfd, 'l/x', 0o700), { code: 'EINVAL' });
+  const f = pin(dfd, 'f');
+  const raw = await stat(join(d, 'f'), { bigint: true });
+  sys.statx(f, '', sys.AT_EMPTY_PATH, out);
+  t.is(out[sys.Sx.ino], raw.ino);
+  t.is(out[sys.Sx.dev], raw.dev, 'dev encoded as Node does');
+  t.is(out[sys.Sx.size], 4n);
+  await sys.renameat2(dfd, 'f', dfd, 'g', 0);
+  const w = await sys.reopen(f, 1 /* O_WRONLY */);
+  const { writeSync, closeSync } = await import('node:fs');
+  writeSync(w, 'DATA');
+  closeSync(w);
+  t.is(await readFile(join(d, 'g'), 'utf8'), 'DATA', 'the descriptor followed the file');
+});
+
+test('mknodat, mkdirat, symlinkat, linkat, unlinkat, fchownat, fchmod; errors carry the errno name', async (t) => {
+  const { d, dfd } = await dir(t);
+  await sys.mknodat(dfd, 'fifo', 0o010644, 0n);
+  t.true((await lstat(join(d, 'fifo'))).isFIFO());
+  const err = await t.throwsAsync(sys.mknodat(dfd, 'fifo', 0o010644, 0n));
   t.is((err as { code?: string }).code, 'EEXIST');
   t.is(toErrno(err), 17);
-  const err2 = await t.throwsAsync(sys.utimensat(join(dir, 'missing'), 0n, 0, 0n, 0));
-  t.is((err2 as { code?: string }).code, 'ENOENT');
+  await sys.mkdirat(dfd, 'sub', 0o700);
+  t.true((await lstat(join(d, 'sub'))).isDirectory());
+  await sys.symlinkat('../outside', dfd, 'sl');
+  t.is(await sys.readlinkat(pin(dfd, 'sl')), '../outside');
+  await writeFile(join(d, 'f'), 'x');
+  const f = pin(dfd, 'f');
+  await sys.linkat(f, dfd, 'hard');
+  t.is((await stat(join(d, 'hard'))).ino, (await stat(join(d, 'f'))).ino);
+  await sys.fchownat(f, 1234, 5678);
+  t.like(await stat(join(d, 'f')), { uid: 1234, gid: 5678 });
+  await sys.fchmod(f, 0o4751);
+  t.is((await stat(join(d, 'f'))).mode & 0o7777, 0o4751);
+  t.is(((await t.throwsAsync(sys.fchmod(pin(dfd, 'sl'), 0o777))) as { code?: string }).code, 'EOPNOTSUPP', 'a symlink has no mode to change');
+  await sys.unlinkat(dfd, 'hard', 0);
+  await sys.unlinkat(dfd, 'sub', sys.AT_REMOVEDIR);
+  t.is(((await t.throwsAsync(sys.unlinkat(dfd, 'sub', 0))) as { code?: string }).code, 'ENOENT');
 });
 
-test('l*xattr: get, list, set with CREATE/REPLACE flags, remove, and never through a symlink', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'stableid-sys-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  const f = join(dir, 'f');
-  await writeFile(f, 'x');
-  await sys.lsetxattr(f, 'user.a', Buffer.from('one'), 0);
-  await sys.lsetxattr(f, 'user.big', Buffer.alloc(3000, 1), 1);
-  t.is((await sys.lgetxattr(f, 'user.a')).toString(), 'one');
-  t.is((await sys.lgetxattr(f, 'user.big')).length, 3000);
-  t.deepEqual((await sys.llistxattr(f)).filter((n) => n.startsWith('user.')).sort(), ['user.a', 'user.big']);
-  t.is(((await t.throwsAsync(sys.lsetxattr(f, 'user.a', Buffer.from('x'), 1))) as { code?: string }).code, 'EEXIST', 'XATTR_CREATE');
-  t.is(((await t.throwsAsync(sys.lsetxattr(f, 'user.b', Buffer.from('x'), 2))) as { code?: string }).code, 'ENODATA', 'XATTR_REPLACE');
-  await sys.lremovexattr(f, 'user.a');
-  t.is(((await t.throwsAsync(sys.lgetxattr(f, 'user.a'))) as { code?: string }).code, 'ENODATA');
-  const l = join(dir, 'l');
-  await symlink('f', l);
-  t.is(((await t.throwsAsync(sys.lgetxattr(l, 'user.big'))) as { code?: string }).code, 'ENODATA', 'the link, not its target');
-  t.false((await sys.llistxattr(l)).includes('user.big'));
-  t.is(((await t.throwsAsync(sys.lsetxattr(l, 'user.c', Buffer.from('x'), 0))) as { code?: string }).code, 'EPERM');
+test('renameat2: RENAME_NOREPLACE and RENAME_EXCHANGE are the kernel\'s', async (t) => {
+  const { d, dfd } = await dir(t);
+  await writeFile(join(d, 'a'), 'A');
+  await mkdir(join(d, 'b'));
+  t.is(((await t.throwsAsync(sys.renameat2(dfd, 'a', dfd, 'b', 1))) as { code?: string }).code, 'EEXIST');
+  await sys.renameat2(dfd, 'a', dfd, 'b', 2);
+  t.true((await lstat(join(d, 'a'))).isDirectory());
+  t.is(await readFile(join(d, 'b'), 'utf8'), 'A');
+});
+
+test('xattrs through an O_PATH descriptor: get, list, set with CREATE/REPLACE, remove; a symlink\'s are its own', async (t) => {
+  const { d, dfd } = await dir(t);
+  await writeFile(join(d, 'f'), 'x');
+  const f = pin(dfd, 'f');
+  await sys.setxattr(f, 'user.a', Buffer.from('one'), 0);
+  await sys.setxattr(f, 'user.big', Buffer.alloc(3000, 1), 1);
+  t.is((await sys.getxattr(f, 'user.a')).toString(), 'one');
+  t.is((await sys.getxattr(f, 'user.big')).length, 3000);
+  t.deepEqual((await sys.listxattr(f)).filter((n) => n.startsWith('user.')).sort(), ['user.a', 'user.big']);
+  t.is(((await t.throwsAsync(sys.setxattr(f, 'user.a', Buffer.from('x'), 1))) as { code?: string }).code, 'EEXIST', 'XATTR_CREATE');
+  t.is(((await t.throwsAsync(sys.setxattr(f, 'user.b', Buffer.from('x'), 2))) as { code?: string }).code, 'ENODATA', 'XATTR_REPLACE');
+  await sys.removexattr(f, 'user.a');
+  t.is(((await t.throwsAsync(sys.getxattr(f, 'user.a'))) as { code?: string }).code, 'ENODATA');
+  await symlink('f', join(d, 'l'));
+  const l = pin(dfd, 'l');
+  t.is(((await t.throwsAsync(sys.getxattr(l, 'user.big'))) as { code?: string }).code, 'ENODATA', 'the link, not its target');
+  t.false((await sys.listxattr(l)).includes('user.big'));
+  t.is(((await t.throwsAsync(sys.setxattr(l, 'user.c', Buffer.from('x'), 0))) as { code?: string }).code, 'EPERM');
+});
+
+test('file handles: a descriptor closed and reopened by handle is the same inode; a deleted file gives ESTALE', async (t) => {
+  const { d, dfd } = await dir(t);
+  await writeFile(join(d, 'f'), 'x');
+  const f = pin(dfd, 'f');
+  const h = sys.nameToHandle(f);
+  if (typeof h === 'number') return t.fail(`name_to_handle_at on ${tmpdir()}: errno ${-h}`);
+  sys.close(f);
+  const anchor = sys.openDirFd(dfd);
+  t.teardown(() => sys.close(anchor));
+  t.is(sys.openByHandle(dfd, h), -9, 'not through an O_PATH descriptor (EBADF)');
+  const again = sys.openByHandle(anchor, h);
+  t.true(again >= 0);
+  const out = new BigUint64Array(14);
+  sys.statx(again, '', sys.AT_EMPTY_PATH, out);
+  t.is(out[sys.Sx.ino], (await stat(join(d, 'f'), { bigint: true })).ino);
+  sys.close(again);
+  await rm(join(d, 'f'));
+  t.is(sys.openByHandle(anchor, h), -116, 'ESTALE');
 });

@@ -69,13 +69,15 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     if (err instanceof TableCorruptError) throw new UsageError(`the id table is damaged: ${err.message} (see stableid table --help; nothing was mounted)`, 1);
     throw err;
   }
+  let backend: PassthroughBackend | undefined;
   try {
-    const backend = new PassthroughBackend({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0 });
-    const rootId = (await backend.getattr('')).ino;
+    const warn = (msg: string) => io.err(`stableid: ${msg}`);
+    backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn });
+    io.err(`stableid: up to ${backend.inodes.budget} files held open for the kernel at once (descriptors); more are reopened by file handle`);
     const stop = ctx.waitForStop();
     let fuse: FuseMount;
     try {
-      fuse = await FuseMount.start({ backend, rootId, mountpoint: mnt, options, warn: (msg) => io.err(`stableid: ${msg}`) });
+      fuse = await FuseMount.start({ backend, mountpoint: mnt, options, warn });
     } catch (err) {
       throw new UsageError(`cannot mount ${mnt}: ${(err as Error).message}`, 1);
     }
@@ -97,6 +99,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     if (why !== 'unmounted') await fuse.unmount();
     return 0;
   } finally {
+    backend?.close();
     await mapper.close();
   }
 }

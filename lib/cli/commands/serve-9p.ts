@@ -39,8 +39,9 @@ export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<numbe
     if (err instanceof ExportLockedError || err instanceof TableCorruptError) throw new UsageError(err.message, 1);
     throw err;
   });
+  let passthrough: PassthroughBackend | undefined;
   try {
-    const passthrough = new PassthroughBackend({ root: src, mapper });
+    passthrough = await PassthroughBackend.open({ root: src, mapper, warn: say });
     const backend = args.readOnly ? readOnly(passthrough) : passthrough;
     const stop = ctx.waitForStop();
     const server = await startNinepServer({ backend, listen: args.listen, exportPath: src, maxMsize: args.msize, log: say }).catch((err: Error) => {
@@ -51,6 +52,7 @@ export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<numbe
     await server.close();
     return 0;
   } finally {
+    passthrough?.close();
     await mapper.close();
   }
 }

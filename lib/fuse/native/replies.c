@@ -175,20 +175,25 @@ static napi_value reply_statfs(napi_env env, napi_callback_info info) {
   return result(env, fuse_reply_statfs(req, &sv));
 }
 
-// replyDir(req, size, names: string[], attrs: Buffer, start: number, plus: boolean) -> count
-// Packs names[start..] (attrs of names[i] at i * ATTR_SIZE; entry i's offset
-// cookie is i + 1) until `size` bytes are full, sends the buffer and returns
-// how many entries went out, so JS can count the lookups readdirplus created.
+// replyDir(req, size, names: string[], attrs: Buffer, offsets: Float64Array, plus: boolean) -> count.
+// Packs names[i] (attrs at i * ATTR_SIZE; offsets[i] is the cookie the kernel
+// sends back to read on after it) until `size` bytes are full, sends the
+// buffer and returns how many entries went out, so JS can count the lookups
+// readdirplus created.
 static napi_value reply_dir(napi_env env, napi_callback_info info) {
   ARGS(6) size_t size = (size_t)dbl_arg(env, argv[1]);
-  uint32_t start = u32_arg(env, argv[4]);
+  double *offsets;
+  size_t noffsets;
+  napi_typedarray_type otype;
+  if (napi_get_typedarray_info(env, argv[4], &otype, &noffsets, (void **)&offsets, NULL, NULL) != napi_ok || otype != napi_float64_array)
+    return result(env, fuse_reply_err(req, EIO));
   bool plus = false;
   napi_get_value_bool(env, argv[5], &plus);
   uint32_t n = 0;
   napi_get_array_length(env, argv[2], &n);
   uint8_t *attrs;
   size_t alen;
-  if (napi_get_buffer_info(env, argv[3], (void **)&attrs, &alen) != napi_ok || alen < (size_t)n * ATTR_SIZE)
+  if (napi_get_buffer_info(env, argv[3], (void **)&attrs, &alen) != napi_ok || alen < (size_t)n * ATTR_SIZE || noffsets < n)
     return result(env, fuse_reply_err(req, EIO));
   char *buf = malloc(size ? size : 1);
   if (!buf) return result(env, fuse_reply_err(req, ENOMEM));
@@ -196,14 +201,14 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   size_t used = 0;
   uint32_t i;
   char name[1024];
-  for (i = start; i < n; i++) {
+  for (i = 0; i < n; i++) {
     napi_value v;
     size_t nl;
     napi_get_element(env, argv[2], i, &v);
     if (napi_get_value_string_utf8(env, v, name, sizeof name, &nl) != napi_ok) break;
     struct stat st;
     attr_decode(attrs + (size_t)i * ATTR_SIZE, &st);
-    off_t next = (off_t)i + 1;
+    off_t next = (off_t)offsets[i];
     size_t want;
     if (plus) {
       struct fuse_entry_param e;
@@ -222,7 +227,7 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   }
   int rc = fuse_reply_buf(req, buf, used);
   free(buf);
-  return result(env, rc < 0 ? rc : (int)(i - start));
+  return result(env, rc < 0 ? rc : (int)i);
 }
 
 // ctx(req) -> [uid, gid, pid, umask] of the calling process.

@@ -1,6 +1,13 @@
-// stableid_sys.node: the syscalls Node does not offer, run on libuv's thread
-// pool and returned as promises. Errors are Node-style: err.code is the errno
-// name ('ENOENT'), so lib/errno.ts maps them. No libfuse here.
+// stableid_sys.node: the descriptor-relative syscalls Node does not offer.
+// Every call takes a directory or file descriptor and at most one name
+// component; none resolves a path from the export root, and none follows a
+// symlink (the backend builds on that: lib/backend/passthrough.ts).
+//
+// Two shapes. The hot metadata calls (statx, openat) run on the JS thread and
+// return a number: >= 0 on success, -errno on failure (no exception object
+// per failed lookup). Everything else runs on libuv's pool and returns a
+// promise rejected with a Node-style error (err.code = 'ENOENT' ...), so
+// lib/errno.ts maps both the same way. No policy here.
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <errno.h>
@@ -9,40 +16,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
-enum kind { UTIMENSAT, MKNOD, LGETXATTR, LLISTXATTR, LSETXATTR, LREMOVEXATTR };
+enum kind {
+  MKDIRAT, MKNODAT, SYMLINKAT, UNLINKAT, RENAMEAT2, LINKAT, FCHOWNAT, FCHMOD, UTIMENSAT, READLINKAT,
+  GETXATTR, LISTXATTR, SETXATTR, REMOVEXATTR, REOPEN,
+};
 
-static const char *const syscall_names[] = {"utimensat", "mknod", "lgetxattr", "llistxattr", "lsetxattr", "lremovexattr"};
+static const char *const syscall_names[] = {
+  "mkdirat", "mknodat", "symlinkat", "unlinkat", "renameat2", "linkat", "fchownat", "chmod", "utimensat", "readlinkat",
+  "getxattr", "listxattr", "setxattr", "removexattr", "open",
+};
 
 struct work {
   enum kind kind;
-  char *path;
-  struct timespec times[2];
-  mode_t mode;
-  dev_t rdev;
-  char *name;      // xattr name
-  char *value;     // xattr value (in for lsetxattr, out for lgetxattr/llistxattr)
+  int fd, fd2;       // the (directory) descriptor; the second one for renameat2/linkat
+  char *name;        // a single component (or the symlink target for symlinkat: see name2)
+  char *name2;       // second name (renameat2 new name, symlinkat link name, xattr name)
+  char *value;       // xattr value in (setxattr) or out (getxattr, listxattr, readlinkat)
   size_t len;
+  struct timespec times[2];
+  unsigned mode;
+  dev_t rdev;
+  int64_t uid, gid;
   int flags;
+  int result;        // REOPEN: the new fd
   int err;
   napi_deferred deferred;
   napi_async_work work;
 };
 
-// The xattr calls never follow symlinks (the l* variants): a symlink inside
-// the export must not expose or change its target's attributes. A value that
-// grows between the size probe and the read is probed again (ERANGE).
-static int get_sized(struct work *w) {
+// Xattrs and chmod of an O_PATH descriptor go through its /proc magic link
+// (the f* calls refuse O_PATH): it names the pinned inode itself, however the
+// file was renamed or its directories replaced since.
+static void proc_path(char *buf, size_t n, int fd) { snprintf(buf, n, "/proc/self/fd/%d", fd); }
+
+// A value that grows between the size probe and the read is probed again.
+static int get_sized(struct work *w, const char *path) {
   for (int tries = 0; tries < 8; tries++) {
-    ssize_t n = w->kind == LGETXATTR ? lgetxattr(w->path, w->name, NULL, 0) : llistxattr(w->path, NULL, 0);
+    ssize_t n = w->kind == GETXATTR ? getxattr(path, w->name2, NULL, 0) : listxattr(path, NULL, 0);
     if (n < 0) return errno;
     free(w->value);
     w->value = malloc(n ? (size_t)n : 1);
     if (!w->value) return ENOMEM;
-    ssize_t m = w->kind == LGETXATTR ? lgetxattr(w->path, w->name, w->value, (size_t)n) : llistxattr(w->path, w->value, (size_t)n);
+    ssize_t m = w->kind == GETXATTR ? getxattr(path, w->name2, w->value, (size_t)n) : listxattr(path, w->value, (size_t)n);
     if (m >= 0) {
       w->len = (size_t)m;
       return 0;
@@ -52,78 +73,94 @@ static int get_sized(struct work *w) {
   return ERANGE;
 }
 
+static int do_readlink(struct work *w) {
+  for (size_t size = 256; size <= 65536; size *= 4) {
+    free(w->value);
+    if (!(w->value = malloc(size))) return ENOMEM;
+    ssize_t n = readlinkat(w->fd, "", w->value, size);
+    if (n < 0) return errno;
+    if ((size_t)n < size) {
+      w->len = (size_t)n;
+      return 0;
+    }
+  }
+  return ENAMETOOLONG;
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   struct work *w = data;
+  char proc[40];
+  proc_path(proc, sizeof proc, w->fd);
   int rc = 0;
   switch (w->kind) {
-    case UTIMENSAT: rc = utimensat(AT_FDCWD, w->path, w->times, AT_SYMLINK_NOFOLLOW); break;
-    case MKNOD: rc = mknod(w->path, w->mode, w->rdev); break;
-    case LGETXATTR: case LLISTXATTR: w->err = get_sized(w); return;
-    case LSETXATTR: rc = lsetxattr(w->path, w->name, w->value, w->len, w->flags); break;
-    case LREMOVEXATTR: rc = lremovexattr(w->path, w->name); break;
+    case MKDIRAT: rc = mkdirat(w->fd, w->name, w->mode); break;
+    case MKNODAT: rc = mknodat(w->fd, w->name, w->mode, w->rdev); break;
+    case SYMLINKAT: rc = symlinkat(w->name, w->fd, w->name2); break;
+    case UNLINKAT: rc = unlinkat(w->fd, w->name, w->flags); break;
+    case RENAMEAT2: rc = renameat2(w->fd, w->name, w->fd2, w->name2, (unsigned)w->flags); break;
+    // AT_EMPTY_PATH links the descriptor's own inode (needs CAP_DAC_READ_SEARCH,
+    // which the root server has); no name is resolved twice.
+    case LINKAT: rc = linkat(w->fd, "", w->fd2, w->name2, AT_EMPTY_PATH); break;
+    case FCHOWNAT: rc = fchownat(w->fd, "", (uid_t)w->uid, (gid_t)w->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); break;
+    case FCHMOD: rc = chmod(proc, w->mode); break;
+    case UTIMENSAT: rc = utimensat(w->fd, "", w->times, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW); break;
+    case READLINKAT: w->err = do_readlink(w); return;
+    case GETXATTR: case LISTXATTR: w->err = get_sized(w, proc); return;
+    case SETXATTR: rc = setxattr(proc, w->name2, w->value, w->len, w->flags); break;
+    case REMOVEXATTR: rc = removexattr(proc, w->name2); break;
+    // O_NONBLOCK: a FIFO or device must never hold a pool thread (the caller
+    // checked the type, but a device may still wait); cleared after.
+    case REOPEN:
+      rc = w->result = open(proc, (w->flags | O_NONBLOCK | O_CLOEXEC) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
+      if (rc >= 0 && !(w->flags & O_NONBLOCK)) fcntl(rc, F_SETFL, w->flags & ~(O_NONBLOCK | O_CREAT | O_EXCL | O_NOFOLLOW | O_TRUNC));
+      if (rc >= 0) rc = 0;
+      break;
   }
   w->err = rc == 0 ? 0 : errno;
+}
+
+static napi_value make_error(napi_env env, int err, const char *syscall, const char *what) {
+  const char *name = strerrorname_np(err);
+  char text[512];
+  snprintf(text, sizeof text, "%s: %s, %s%s%.300s%s", name ? name : "EIO", strerror(err), syscall, what ? " '" : "", what ? what : "",
+           what ? "'" : "");
+  napi_value v, code, msg, sc, errnum;
+  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, code, msg, &v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
+  napi_set_named_property(env, v, "syscall", sc);
+  napi_create_int32(env, -err, &errnum);  // Node's convention: negative errno
+  napi_set_named_property(env, v, "errno", errnum);
+  return v;
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
   struct work *w = data;
   napi_value v;
   if (status == napi_ok && w->err == 0) {
-    if (w->kind == LGETXATTR || w->kind == LLISTXATTR) napi_create_buffer_copy(env, w->len, w->value ? w->value : "", NULL, &v);
+    if (w->kind == GETXATTR || w->kind == LISTXATTR || w->kind == READLINKAT) napi_create_buffer_copy(env, w->len, w->value ? w->value : "", NULL, &v);
+    else if (w->kind == REOPEN) napi_create_int32(env, w->result, &v);
     else napi_get_undefined(env, &v);
     napi_resolve_deferred(env, w->deferred, v);
   } else {
-    int err = w->err ? w->err : EIO;
-    const char *name = strerrorname_np(err);
-    char text[4200];
-    snprintf(text, sizeof text, "%s: %s, %s '%s'%s%s", name ? name : "EIO", strerror(err), syscall_names[w->kind], w->path,
-             w->name ? " " : "", w->name ? w->name : "");
-    napi_value code, msg, syscall, path, errnum;
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &v);
-    napi_create_string_utf8(env, syscall_names[w->kind], NAPI_AUTO_LENGTH, &syscall);
-    napi_set_named_property(env, v, "syscall", syscall);
-    napi_create_string_utf8(env, w->path, NAPI_AUTO_LENGTH, &path);
-    napi_set_named_property(env, v, "path", path);
-    napi_create_int32(env, -err, &errnum);  // Node's convention: negative errno
-    napi_set_named_property(env, v, "errno", errnum);
-    napi_reject_deferred(env, w->deferred, v);
+    const char *what = w->kind == SYMLINKAT || w->kind == GETXATTR || w->kind == SETXATTR || w->kind == REMOVEXATTR || w->kind == LINKAT ? w->name2 : w->name;
+    napi_reject_deferred(env, w->deferred, make_error(env, w->err ? w->err : EIO, syscall_names[w->kind], what));
   }
   if (w->work) napi_delete_async_work(env, w->work);
-  free(w->path);
   free(w->name);
+  free(w->name2);
   free(w->value);
   free(w);
 }
 
-static char *get_path(napi_env env, napi_value v) {
+static char *get_string(napi_env env, napi_value v) {
   size_t len;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
   if (s) napi_get_value_string_utf8(env, v, s, len + 1, &len);
   return s;
-}
-
-static napi_value start(napi_env env, struct work *w) {
-  napi_value promise, name;
-  napi_create_promise(env, &w->deferred, &promise);
-  napi_create_string_utf8(env, "stableid-sys", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, NULL, name, execute, complete, w, &w->work);
-  napi_queue_async_work(env, w->work);
-  return promise;
-}
-
-static struct work *new_work(napi_env env, enum kind kind, napi_value path) {
-  struct work *w = calloc(1, sizeof *w);
-  if (!w || !(w->path = get_path(env, path))) {
-    free(w);
-    napi_throw_type_error(env, NULL, "path must be a string");
-    return NULL;
-  }
-  w->kind = kind;
-  return w;
 }
 
 static int64_t i64(napi_env env, napi_value v) {
@@ -137,54 +174,19 @@ static int64_t i64(napi_env env, napi_value v) {
   return x;
 }
 
-// Reads `want` arguments (argv[0] the path; for the xattr calls argv[1] the
-// name) into a new work item; throws a TypeError naming `usage` if any is missing.
-static struct work *args_work(napi_env env, napi_callback_info info, enum kind kind, size_t want, napi_value *argv, const char *usage) {
-  size_t argc = want;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < want) {
-    napi_throw_type_error(env, NULL, usage);
-    return NULL;
-  }
-  struct work *w = new_work(env, kind, argv[0]);
-  if (!w) return NULL;
-  bool named = kind == LGETXATTR || kind == LSETXATTR || kind == LREMOVEXATTR;
-  if (named && !(w->name = get_path(env, argv[1]))) {
-    free(w->path);
-    free(w);
-    napi_throw_type_error(env, NULL, "name must be a string");
-    return NULL;
-  }
-  return w;
+static napi_value start(napi_env env, struct work *w) {
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "stableid-sys", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, execute, complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
 }
 
-// utimensat(path, atimeSec: bigint, atimeNsec, mtimeSec: bigint, mtimeNsec) -> Promise<void>
-static napi_value js_utimensat(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  struct work *w = args_work(env, info, UTIMENSAT, 5, argv, "utimensat(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec)");
-  if (!w) return NULL;
-  w->times[0].tv_sec = i64(env, argv[1]);
-  w->times[0].tv_nsec = i64(env, argv[2]);
-  w->times[1].tv_sec = i64(env, argv[3]);
-  w->times[1].tv_nsec = i64(env, argv[4]);
-  return start(env, w);
-}
-
-// mknod(path, mode, rdev: bigint) -> Promise<void>
-static napi_value js_mknod(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  struct work *w = args_work(env, info, MKNOD, 3, argv, "mknod(path, mode, rdev)");
-  if (!w) return NULL;
-  w->mode = (mode_t)i64(env, argv[1]);
-  w->rdev = (dev_t)i64(env, argv[2]);
-  return start(env, w);
-}
-
-// The same promise, settled before it is returned: the syscall runs here, on
-// the JS thread. For reads of metadata on a local disk (microseconds) this
-// beats a trip through libuv's pool: two thread wake-ups per call cost more
-// than the call on a 2-core VM (test/bench/e2e/fuse-metadata.bench.ts, ls -lR:
-// `ls -l` asks for security.selinux on every file).
+// The same promise, settled before it is returned: the syscall runs on the JS
+// thread. For xattr reads on a local disk this beats a trip through libuv's
+// pool (`ls -l` asks for security.selinux on every file: test/bench/e2e/
+// fuse-metadata.bench.ts, ls -lR).
 static napi_value run_now(napi_env env, struct work *w) {
   napi_value promise;
   napi_create_promise(env, &w->deferred, &promise);
@@ -193,55 +195,326 @@ static napi_value run_now(napi_env env, struct work *w) {
   return promise;
 }
 
-// lgetxattr(path, name) -> Promise<Buffer> (run inline: see run_now)
-static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  struct work *w = args_work(env, info, LGETXATTR, 2, argv, "lgetxattr(path, name)");
-  return w ? run_now(env, w) : NULL;
-}
-
-// llistxattr(path) -> Promise<Buffer> (names, each ending in NUL; run inline: see run_now)
-static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  struct work *w = args_work(env, info, LLISTXATTR, 1, argv, "llistxattr(path)");
-  return w ? run_now(env, w) : NULL;
-}
-
-// lsetxattr(path, name, value: Buffer, flags) -> Promise<void>
-static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
-  struct work *w = args_work(env, info, LSETXATTR, 4, argv, "lsetxattr(path, name, value, flags)");
+// Argument shapes, one letter per argument: f = fd (number), s = name (into
+// name, then name2), n = number into mode/flags/uid/gid in order given by the
+// caller, b = Buffer (xattr value). Throws a TypeError naming `usage`.
+static struct work *parse(napi_env env, napi_callback_info info, enum kind kind, const char *shape, napi_value *argv, const char *usage) {
+  size_t want = strlen(shape), argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct work *w = calloc(1, sizeof *w);
   if (!w) return NULL;
-  void *p;
-  size_t len;
-  if (napi_get_buffer_info(env, argv[2], &p, &len) != napi_ok || !(w->value = malloc(len ? len : 1))) {
-    free(w->path);
+  w->kind = kind;
+  int fds = 0, strs = 0;
+  bool ok = argc >= want;
+  for (size_t i = 0; ok && i < want; i++) {
+    napi_valuetype t;
+    napi_typeof(env, argv[i], &t);
+    switch (shape[i]) {
+      case 'f': {
+        int32_t fd;
+        ok = napi_get_value_int32(env, argv[i], &fd) == napi_ok;
+        if (fds++ == 0) w->fd = fd; else w->fd2 = fd;
+        break;
+      }
+      case 's': {
+        char *s = t == napi_string ? get_string(env, argv[i]) : NULL;
+        ok = s != NULL;
+        if (strs++ == 0) w->name = s; else w->name2 = s;
+        break;
+      }
+      case 'b': {
+        void *p;
+        size_t len;
+        ok = napi_get_buffer_info(env, argv[i], &p, &len) == napi_ok && (w->value = malloc(len ? len : 1)) != NULL;
+        if (ok) memcpy(w->value, p, len), w->len = len;
+        break;
+      }
+      case 'n': ok = t == napi_number || t == napi_bigint; break;  // read by the caller
+    }
+  }
+  // Names of files (not xattr names) are single components.
+  bool xattr = kind == GETXATTR || kind == SETXATTR || kind == REMOVEXATTR;
+  if (ok && !xattr && ((w->name && strchr(w->name, '/')) || (w->name2 && strchr(w->name2, '/')))) {
     free(w->name);
+    free(w->name2);
+    free(w->value);
     free(w);
-    napi_throw_type_error(env, NULL, "value must be a Buffer");
+    napi_throw_type_error(env, "EINVAL", "a name passed to stableid_sys must be one component (no '/')");
     return NULL;
   }
-  memcpy(w->value, p, len);
-  w->len = len;
-  w->flags = (int)i64(env, argv[3]);
+  if (!ok) {
+    free(w->name);
+    free(w->name2);
+    free(w->value);
+    free(w);
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return w;
+}
+
+#define ASYNC(fn, kind, shape, usage, ...)                                       \
+  static napi_value fn(napi_env env, napi_callback_info info) {                \
+    napi_value argv[8];                                                        \
+    struct work *w = parse(env, info, kind, shape, argv, usage);               \
+    if (!w) return NULL;                                                       \
+    __VA_ARGS__;                                                               \
+    return start(env, w);                                                      \
+  }
+
+ASYNC(js_mkdirat, MKDIRAT, "fsn", "mkdirat(dirfd, name, mode)", w->mode = (unsigned)i64(env, argv[2]))
+ASYNC(js_mknodat, MKNODAT, "fsnn", "mknodat(dirfd, name, mode, rdev)", w->mode = (unsigned)i64(env, argv[2]); w->rdev = (dev_t)i64(env, argv[3]))
+ASYNC(js_unlinkat, UNLINKAT, "fsn", "unlinkat(dirfd, name, flags)", w->flags = (int)i64(env, argv[2]))
+ASYNC(js_renameat2, RENAMEAT2, "fsfsn", "renameat2(olddirfd, oldname, newdirfd, newname, flags)", w->flags = (int)i64(env, argv[4]))
+ASYNC(js_fchownat, FCHOWNAT, "fnn", "fchownat(fd, uid, gid)", w->uid = i64(env, argv[1]); w->gid = i64(env, argv[2]))
+ASYNC(js_fchmod, FCHMOD, "fn", "fchmod(fd, mode)", w->mode = (unsigned)i64(env, argv[1]))
+ASYNC(js_utimensat, UTIMENSAT, "fnnnn", "utimensat(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec)",
+      w->times[0].tv_sec = i64(env, argv[1]); w->times[0].tv_nsec = i64(env, argv[2]);
+      w->times[1].tv_sec = i64(env, argv[3]); w->times[1].tv_nsec = i64(env, argv[4]))
+ASYNC(js_readlinkat, READLINKAT, "f", "readlinkat(fd)", (void)0)
+ASYNC(js_reopen, REOPEN, "fn", "reopen(fd, flags)", w->flags = (int)i64(env, argv[1]))
+ASYNC(js_removexattr, REMOVEXATTR, "fs", "removexattr(fd, name)", w->name2 = w->name; w->name = NULL)
+ASYNC(js_setxattr, SETXATTR, "fsbn", "setxattr(fd, name, value, flags)", w->name2 = w->name; w->name = NULL; w->flags = (int)i64(env, argv[3]))
+
+// symlinkat(target, dirfd, name): the target is stored as given, never resolved.
+static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  size_t argc = 3;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3) return napi_throw_type_error(env, NULL, "symlinkat(target, dirfd, name)"), NULL;
+  struct work *w = calloc(1, sizeof *w);
+  if (!w) return NULL;
+  w->kind = SYMLINKAT;
+  int32_t fd;
+  napi_valuetype t0, t2;
+  napi_typeof(env, argv[0], &t0);
+  napi_typeof(env, argv[2], &t2);
+  if (t0 != napi_string || t2 != napi_string || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      !(w->name = get_string(env, argv[0])) || !(w->name2 = get_string(env, argv[2]))) {
+    free(w->name);
+    free(w);
+    return napi_throw_type_error(env, NULL, "symlinkat(target, dirfd, name)"), NULL;
+  }
+  if (strchr(w->name2, '/')) {
+    free(w->name);
+    free(w->name2);
+    free(w);
+    return napi_throw_type_error(env, "EINVAL", "symlinkat: the link name must be one component (no '/')"), NULL;
+  }
+  w->fd = fd;
   return start(env, w);
 }
 
-// lremovexattr(path, name) -> Promise<void>
-static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+// linkat(fd, newdirfd, newname): a new name for the descriptor's inode.
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct work *w = parse(env, info, LINKAT, "ffs", argv, "linkat(fd, newdirfd, newname)");
+  if (!w) return NULL;
+  w->name2 = w->name;
+  w->name = NULL;
+  return start(env, w);
+}
+
+static napi_value js_getxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  struct work *w = args_work(env, info, LREMOVEXATTR, 2, argv, "lremovexattr(path, name)");
-  return w ? start(env, w) : NULL;
+  struct work *w = parse(env, info, GETXATTR, "fs", argv, "getxattr(fd, name)");
+  if (!w) return NULL;
+  w->name2 = w->name;
+  w->name = NULL;
+  return run_now(env, w);
+}
+
+static napi_value js_listxattr(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  struct work *w = parse(env, info, LISTXATTR, "f", argv, "listxattr(fd)");
+  return w ? run_now(env, w) : NULL;
+}
+
+static napi_value num(napi_env env, int64_t v) {
+  napi_value out;
+  napi_create_int64(env, v, &out);
+  return out;
+}
+
+// Shared by the two synchronous calls: fd, then an optional name.
+static bool sync_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv, int32_t *fd, char *name, size_t cap) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  size_t len;
+  if (argc < want || napi_get_value_int32(env, argv[0], fd) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], name, cap, &len) != napi_ok) return false;
+  return len < cap - 1;  // a name that filled the buffer was cut: refuse it (ENAMETOOLONG below)
+}
+
+// One component only: openat/statx follow symlinks in every component but
+// the last, so a name with '/' could leave the export. Only a path from the
+// start (AT_FDCWD: SRC itself, /proc/self/fd/N) may have several.
+static bool one_component(int dirfd, const char *name) { return dirfd == AT_FDCWD || !strchr(name, '/'); }
+
+// statx(dirfd, name, flags, out: BigUint64Array(14)) -> 0 or -errno. JS thread.
+// out = [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks,
+//        atime ns, mtime ns, ctime ns, btime ns (0 when unknown)];
+// dev and rdev use glibc's makedev(), as Node's own stat does.
+static napi_value js_statx(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t fd, flags;
+  char name[4096];
+  if (!sync_args(env, info, 4, argv, &fd, name, sizeof name)) return num(env, -ENAMETOOLONG);
+  napi_get_value_int32(env, argv[2], &flags);
+  if (!one_component(fd, name)) return num(env, -EINVAL);
+  napi_typedarray_type type;
+  size_t n;
+  void *p;
+  if (napi_get_typedarray_info(env, argv[3], &type, &n, &p, NULL, NULL) != napi_ok || type != napi_biguint64_array || n < 14)
+    return napi_throw_type_error(env, NULL, "statx(dirfd, name, flags, out: BigUint64Array(14))"), NULL;
+  struct statx sx;
+  if (statx(fd, name, flags | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
+            STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) return num(env, -errno);
+  uint64_t *o = p;
+#define NS(t) ((uint64_t)((int64_t)(t).tv_sec * 1000000000 + (int64_t)(t).tv_nsec))
+  o[0] = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+  o[1] = sx.stx_ino;
+  o[2] = sx.stx_mode;
+  o[3] = sx.stx_nlink;
+  o[4] = sx.stx_uid;
+  o[5] = sx.stx_gid;
+  o[6] = makedev(sx.stx_rdev_major, sx.stx_rdev_minor);
+  o[7] = sx.stx_size;
+  o[8] = sx.stx_blksize;
+  o[9] = sx.stx_blocks;
+  o[10] = NS(sx.stx_atime);
+  o[11] = NS(sx.stx_mtime);
+  o[12] = NS(sx.stx_ctime);
+  o[13] = sx.stx_mask & STATX_BTIME ? NS(sx.stx_btime) : 0;
+#undef NS
+  return num(env, 0);
+}
+
+// openat(dirfd, name, flags, mode) -> fd or -errno, on the JS thread.
+static napi_value js_openat(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  int32_t fd, flags, mode;
+  char name[4096];
+  if (!sync_args(env, info, 4, argv, &fd, name, sizeof name)) return num(env, -ENAMETOOLONG);
+  napi_get_value_int32(env, argv[2], &flags);
+  napi_get_value_int32(env, argv[3], &mode);
+  if (!one_component(fd, name)) return num(env, -EINVAL);
+  // Only opens that cannot wait: O_PATH, or O_CREAT|O_EXCL (which makes a
+  // new regular file or fails, never opening a FIFO).
+  // Likewise a directory opened for reading.
+  bool dir_read = (flags & O_DIRECTORY) && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT);
+  if (!(flags & O_PATH) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL) && !dir_read)
+    return napi_throw_type_error(env, NULL, "openat() on the JS thread is for O_PATH, O_CREAT|O_EXCL or O_DIRECTORY|O_RDONLY only"), NULL;
+  int r = openat(fd, name, flags | O_CLOEXEC, (mode_t)mode);
+  return num(env, r < 0 ? -errno : r);
+}
+
+// close(fd) -> 0 or -errno: O_PATH descriptors close without I/O.
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "close(fd)"), NULL;
+  return num(env, close(fd) == 0 ? 0 : -errno);
+}
+
+// raiseNofile() -> [soft, hard] after raising the soft limit to the hard one:
+// every node the kernel holds costs one descriptor.
+static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
+  (void)info;
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  // Root may go past the hard limit, up to fs.nr_open (CAP_SYS_RESOURCE:
+  // not in every container); otherwise the hard limit is the ceiling.
+  FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+  unsigned long long nr_open = 0;
+  if (f) {
+    if (fscanf(f, "%llu", &nr_open) != 1) nr_open = 0;
+    fclose(f);
+  }
+  if (nr_open > rl.rlim_max) {
+    struct rlimit want = {nr_open, nr_open};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
+    struct rlimit want = {rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  napi_value arr;
+  napi_create_array_with_length(env, 2, &arr);
+  napi_set_element(env, arr, 0, num(env, rl.rlim_cur == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_cur));
+  napi_set_element(env, arr, 1, num(env, rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max));
+  return arr;
+}
+
+// nameToHandle(fd) -> Buffer [u32 mount id, i32 handle type, handle bytes]
+// or -errno: the filesystem's own name for the pinned inode, so a descriptor
+// can be closed and the very same inode opened again later (never another:
+// the handle carries the generation).
+static napi_value js_name_to_handle(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "nameToHandle(fd)"), NULL;
+  union { struct file_handle fh; char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ]; } u;
+  u.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id;
+  if (name_to_handle_at(fd, "", &u.fh, &mount_id, AT_EMPTY_PATH) != 0) return num(env, -errno);
+  napi_value out;
+  void *p;
+  napi_create_buffer(env, 8 + u.fh.handle_bytes, &p, &out);
+  memcpy(p, &mount_id, 4);
+  memcpy((char *)p + 4, &u.fh.handle_type, 4);
+  memcpy((char *)p + 8, u.fh.f_handle, u.fh.handle_bytes);
+  return out;
+}
+
+// openByHandle(mountFd, handle from nameToHandle, flags) -> fd or -errno, on
+// the JS thread (an inode read at most, like lstat). mountFd must be a real
+// open file (the kernel refuses O_PATH descriptors there).
+static napi_value js_open_by_handle(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  size_t argc = 3;
+  int32_t mfd, flags;
+  void *p;
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &mfd) != napi_ok || napi_get_buffer_info(env, argv[1], &p, &len) != napi_ok ||
+      len < 8 || len - 8 > MAX_HANDLE_SZ || napi_get_value_int32(env, argv[2], &flags) != napi_ok)
+    return napi_throw_type_error(env, NULL, "openByHandle(mountFd, handle, flags)"), NULL;
+  union { struct file_handle fh; char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ]; } u;
+  u.fh.handle_bytes = (unsigned)(len - 8);
+  memcpy(&u.fh.handle_type, (char *)p + 4, 4);
+  memcpy(u.fh.f_handle, (char *)p + 8, len - 8);
+  int fd = open_by_handle_at(mfd, &u.fh, flags | O_CLOEXEC);
+  return num(env, fd < 0 ? -errno : fd);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
+    {"statx", NULL, js_statx, NULL, NULL, NULL, napi_default, NULL},
+    {"openat", NULL, js_openat, NULL, NULL, NULL, napi_default, NULL},
+    {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+    {"reopen", NULL, js_reopen, NULL, NULL, NULL, napi_default, NULL},
+    {"mkdirat", NULL, js_mkdirat, NULL, NULL, NULL, napi_default, NULL},
+    {"mknodat", NULL, js_mknodat, NULL, NULL, NULL, napi_default, NULL},
+    {"symlinkat", NULL, js_symlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_default, NULL},
+    {"linkat", NULL, js_linkat, NULL, NULL, NULL, napi_default, NULL},
+    {"fchownat", NULL, js_fchownat, NULL, NULL, NULL, napi_default, NULL},
+    {"fchmod", NULL, js_fchmod, NULL, NULL, NULL, napi_default, NULL},
     {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
-    {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_default, NULL},
-    {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_default, NULL},
-    {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_default, NULL},
-    {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_default, NULL},
-    {"lremovexattr", NULL, js_lremovexattr, NULL, NULL, NULL, napi_default, NULL},
+    {"readlinkat", NULL, js_readlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"getxattr", NULL, js_getxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"listxattr", NULL, js_listxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"setxattr", NULL, js_setxattr, NULL, NULL, NULL, napi_default, NULL},
+    {"removexattr", NULL, js_removexattr, NULL, NULL, NULL, napi_default, NULL},
+    {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_default, NULL},
+    {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_default, NULL},
+    {"raiseNofile", NULL, js_raise_nofile, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
