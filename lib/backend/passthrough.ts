@@ -189,6 +189,7 @@ export class PassthroughBackend implements Backend {
     if (size > MAX_OFFSET) throw new FsError('EFBIG', `size ${size} is beyond what this server can set`);
     if (fh !== undefined) return ftruncateP(this.handle(fh), Number(size));
     if (node.type === S_IFDIR) throw new FsError('EISDIR', `inode ${node.id} is a directory`);
+    if (node.type === S_IFLNK) throw new FsError('EOPNOTSUPP', `inode ${node.id} is a symlink: not followed`);
     if (node.type !== S_IFREG) throw new FsError('EINVAL', `inode ${node.id} is not a regular file`);
     const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, C.O_WRONLY));
     try {

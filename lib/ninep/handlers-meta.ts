@@ -83,7 +83,10 @@ export const metaHandlers = [
       try {
         // Only directories are walked through; a symlink is a file the client resolves.
         if (qid.type !== M.QTDIR) throw new FsError('ENOTDIR', 'not a directory');
-        if (name === '.') continue; // not sent by Linux; a no-op step
+        if (name === '.') {
+          wqids.push(qid); // not sent by Linux; diodls stats '.' this way: a no-op step
+          continue;
+        }
         next = name === '..' ? await c.backend.parent(cur) : await c.backend.lookup(cur, name); // '..' at the root is the root
       } catch (err) {
         drop();

@@ -2,7 +2,7 @@
 // table's xattrs are invisible and untouchable, rename flags, mount options
 // (allow_other with caller ownership and kernel permission checks, ro, cache
 // timeouts), and requests as large as the kernel allows.
-import { chmod, lstat, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import * as xattr from 'fs-xattr';
@@ -42,16 +42,22 @@ r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), int(s
 print('ok' if r == 0 else os.strerror(ctypes.get_errno()))
 `;
 
-serial(`rename flags: NOREPLACE honoured, EXCHANGE refused with a clear error${why}`, async (t) => {
+serial(`rename flags: NOREPLACE and EXCHANGE done atomically by the kernel (renameat2), WHITEOUT refused${why}`, async (t) => {
   const fx = await mountFixture(t);
   await writeFile(join(fx.src, 'a'), 'A');
   await writeFile(join(fx.src, 'b'), 'B');
+  await mkdir(join(fx.src, 'd'));
   const rename2 = async (from: string, to: string, flags: number) => (await runOk('python3', ['-c', RENAME2, join(fx.mnt, from), join(fx.mnt, to), String(flags)], { timeoutMs: 10_000 })).trim();
   t.is(await rename2('a', 'b', 1), 'File exists', 'RENAME_NOREPLACE onto an existing name');
   t.is(await rename2('a', 'c', 1), 'ok', 'RENAME_NOREPLACE onto a free name');
-  t.is(await rename2('c', 'b', 2), 'Invalid argument', 'RENAME_EXCHANGE is refused');
-  await fx.server.proc.waitFor(/rename c -> b: rename flags 0x2 are not supported/);
-  t.deepEqual([await runOk('cat', [join(fx.mnt, 'b')]), await runOk('cat', [join(fx.mnt, 'c')])], ['B', 'A'], 'nothing moved');
+  t.is(await rename2('c', 'b', 2), 'ok', 'RENAME_EXCHANGE of two files');
+  t.deepEqual([await runOk('cat', [join(fx.mnt, 'b')]), await runOk('cat', [join(fx.mnt, 'c')])], ['A', 'B'], 'swapped');
+  t.is(await rename2('c', 'd', 2), 'ok', 'RENAME_EXCHANGE of a file and a directory');
+  t.true((await lstat(join(fx.src, 'c'))).isDirectory());
+  t.is(await readFile(join(fx.src, 'd'), 'utf8'), 'B');
+  t.is(await rename2('c', 'nothing', 2), 'No such file or directory', 'RENAME_EXCHANGE needs both names');
+  t.not(await rename2('b', 'e', 4), 'ok', 'RENAME_WHITEOUT is not served');
+  t.true(await readFile(join(fx.src, 'b'), 'utf8').then((x) => x === 'A'), 'nothing moved');
 });
 
 serial(`allow_other: files are created owned by the caller, and the kernel checks permissions${why}`, async (t) => {
