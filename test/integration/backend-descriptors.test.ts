@@ -1,0 +1,45 @@
+// Descriptors are a budget: the backend holds at most `descriptorBudget` of
+// them for inodes, lets the least recently used go and reopens that very
+// inode by file handle when it is used again; a file deleted meanwhile gives
+// ESTALE, never another file.
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { PassthroughBackend } from '../../lib/backend/passthrough.js';
+import { FakeMapper } from '../helpers/fake-mapper.js';
+
+const FILES = 300;
+const BUDGET = 64;
+
+test('a budget of descriptors: inodes past it are let go and reopened by handle, the same file each time', async (t) => {
+  const src = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
+  t.teardown(() => rm(src, { recursive: true, force: true }));
+  for (let i = 0; i < FILES; i++) await writeFile(join(src, `f${i}`), `content ${i}`);
+  const be = await PassthroughBackend.open({ root: src, mapper: new FakeMapper((await stat(src, { bigint: true })).dev), descriptorBudget: BUDGET });
+  t.teardown(() => be.close());
+  const entries = [];
+  for (let i = 0; i < FILES; i++) entries.push(await be.lookup(be.root, `f${i}`));
+  t.true(be.inodes.descriptors <= BUDGET, `${be.inodes.descriptors} descriptors held for ${FILES} inodes`);
+  t.is(be.inodes.size, FILES + 1);
+  // Every inode still answers as itself, through a reopened descriptor.
+  for (let i = 0; i < FILES; i++) {
+    const a = await be.getattr(entries[i]!.inode);
+    t.is(a.ino, (await stat(join(src, `f${i}`), { bigint: true })).ino, `f${i}`);
+    const fh = await be.open(entries[i]!.inode, 0);
+    t.is((await be.read(fh, 100, 0n)).toString(), `content ${i}`);
+    await be.release(fh);
+  }
+  t.true(be.inodes.descriptors <= BUDGET);
+  // A let-go inode whose file is deleted and whose inode number is reused: ESTALE, not the new file.
+  const victim = entries[0]!.inode;
+  for (let i = 1; i < FILES; i++) await be.getattr(entries[i]!.inode); // victim is least recently used: let go
+  t.is(victim.fd, -1, 'let go');
+  await rm(join(src, 'f0'));
+  for (let i = 0; i < 50; i++) await writeFile(join(src, `new${i}`), 'new');
+  await t.throwsAsync(be.getattr(victim), { code: 'ESTALE' });
+  for (const e of entries) be.forget(e.inode);
+  t.is(be.inodes.size, 1, 'only the root is left');
+  t.true(be.inodes.descriptors <= 2, 'the root and at most an anchor');
+  t.is(await readFile(join(src, 'f1'), 'utf8'), 'content 1');
+});
