@@ -306,14 +306,7 @@ static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
 }
 
 // linkat(fd, newdirfd, newname): a new name for the descriptor's inode.
-static napi_value js_linkat(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  struct work *w = parse(env, info, LINKAT, "ffs", argv, "linkat(fd, newdirfd, newname)");
-  if (!w) return NULL;
-  w->name2 = w->name;
-  w->name = NULL;
-  return start(env, w);
-}
+ASYNC(js_linkat, LINKAT, "ffs", "linkat(fd, newdirfd, newname)", w->name2 = w->name; w->name = NULL)
 
 static napi_value js_getxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
