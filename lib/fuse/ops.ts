@@ -107,8 +107,11 @@ export class FuseOps {
     return this.directIo && this.backend.fd?.(fh) === fh ? OPEN_FD : 0;
   }
 
-  private openFlags(node: Node, attr: Attr | undefined, flags: number): number {
-    if (this.cache === 'never' || flags & C.O_DIRECT) return OPEN_DIRECT_IO;
+  private openFlags(node: Node, attr: Attr | undefined): number {
+    // O_DIRECT alone stays with the kernel (its direct I/O path on a cached
+    // file): forcing direct_io on the open file would break shared mmap of it
+    // and leave other descriptors' page cache stale.
+    if (this.cache === 'never') return OPEN_DIRECT_IO;
     if (this.cache === 'always') return OPEN_KEEP_CACHE;
     if (!attr) return 0;
     const stamp = `${attr.mtimeNs}:${attr.size}`;
@@ -181,7 +184,7 @@ export class FuseOps {
         const fh = await be.open(node.inode, sourceFlags(flags as number));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(node.inode).catch(() => undefined);
-        if (nat.replyOpen(req, fh, this.openFlags(node, attr, flags as number) | this.fdFlag(fh)) === 0) (node.handles ??= new Set()).add(fh);
+        if (nat.replyOpen(req, fh, this.openFlags(node, attr) | this.fdFlag(fh)) === 0) (node.handles ??= new Set()).add(fh);
         else await be.release(fh).catch(() => {}); // the kernel gave up: nobody will release it
       },
       [Op.READ]: async (req, _ino, fh, size, off) => {
@@ -258,7 +261,7 @@ export class FuseOps {
           throw err;
         }
         const node = nodes.lookedUp(entry, 0);
-        if (nat.replyCreate(req, attrBuffer(entry.attr), fh, this.openFlags(node, entry.attr, flags as number) | this.fdFlag(fh)) === 0) {
+        if (nat.replyCreate(req, attrBuffer(entry.attr), fh, this.openFlags(node, entry.attr) | this.fdFlag(fh)) === 0) {
           node.lookups += 1;
           (node.handles ??= new Set()).add(fh);
         } else {

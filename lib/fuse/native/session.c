@@ -46,6 +46,10 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // Reads on direct-fd handles go from the source file to the kernel by splice.
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
   conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  // The kernel clears setuid/setgid on a non-owner's write, chown and
+  // truncate itself: the server writes as root, which the source never
+  // clears them for (libfuse would otherwise leave it to us).
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
   s->negotiated_max_write = conn->max_write;
   s->negotiated_max_readahead = conn->max_readahead;
 }
