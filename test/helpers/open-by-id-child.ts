@@ -2,7 +2,6 @@
 // of the first process (mapper, descriptors, dentries) helps: opens each
 // asked id on SRC with IdOpener and prints one JSON line per ask.
 //   node open-by-id-child.js SRC STATE_DIR < [{ id, generation?, parent? }, ...]
-import { readFile } from 'node:fs/promises';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { IdOpener } from '../../lib/backend/open-by-id.js';
 import { openMapper } from '../../lib/mapper/open.js';
@@ -14,7 +13,9 @@ interface Ask {
 }
 
 const [src, stateDir] = process.argv.slice(2) as [string, string];
-const asks = JSON.parse(await readFile('/dev/stdin', 'utf8')) as Ask[];
+let input = '';
+for await (const chunk of process.stdin) input += String(chunk); // a pipe or socket: /dev/stdin may not open
+const asks = JSON.parse(input) as Ask[];
 const logs: string[] = [];
 const mapper = await openMapper({ root: src, stateDir, log: (l) => logs.push(l) });
 const opener = new IdOpener({ mapper, log: (l) => logs.push(l) });
