@@ -16,6 +16,11 @@
       "target_name": "stableid_sys",
       "sources": ["lib/sys/native/sys.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "stableid_handles",
+      "sources": ["lib/sys/native/handles.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

@@ -1,5 +1,5 @@
-// The QEMU guest that runs the Linux kernel's 9P client: Debian's kernel
-// (linux-image-amd64) and a busybox initramfs with the 9p modules, built at
+// The QEMU guest that runs the Linux kernel's 9P (or NFSv4) client: Debian's kernel
+// (linux-image-amd64) and a busybox initramfs with the 9p (or nfs) modules, built at
 // test time into a cache directory (never committed). One base initramfs per
 // kernel version; each run appends a small cpio holding that run's script
 // (the kernel unpacks concatenated archives in order).
@@ -20,8 +20,13 @@ export interface GuestKit {
 export type Gate = { ok: true; kit: GuestKit } | { ok: false; reason: string };
 
 // Loaded in this order; dependencies (modinfo -F depends) are added ahead of
-// each. The TCP transport lives in 9pnet_fd (Debian's 6.1) or 9pnet_tcp, by version.
-const WANTED = ['netfs', 'fscache', '9pnet', '9pnet_fd', '9pnet_tcp', '9p', 'e1000'];
+// each (for nfsv4: sunrpc, netfs, fscache, grace, lockd, nfs, dns_resolver).
+// The 9P TCP transport lives in 9pnet_fd (Debian's 6.1) or 9pnet_tcp, by version.
+export type GuestFlavor = '9p' | 'nfs';
+const WANTED: Record<GuestFlavor, string[]> = {
+  '9p': ['netfs', 'fscache', '9pnet', '9pnet_fd', '9pnet_tcp', '9p', 'e1000'],
+  nfs: ['e1000', 'nfsv4'],
+};
 const OPTIONAL = new Set(['9pnet_fd', '9pnet_tcp', 'fscache']);
 const FIX = 'apt-get install qemu-system-x86 linux-image-amd64 busybox-static cpio kmod (CI installs .ci/deps.d/ninep.txt)';
 
@@ -43,15 +48,19 @@ sync
 poweroff -f
 `;
 
-let cached: Promise<Gate> | undefined;
+const cached = new Map<GuestFlavor, Promise<Gate>>();
 
-/** Finds qemu, a Debian kernel with its modules and busybox, and builds the initramfs once. */
-export function guestKit(): Promise<Gate> {
-  cached ??= build().catch((err: Error): Gate => ({ ok: false, reason: `guest build failed: ${err.message}` }));
-  return cached;
+/** Finds qemu, a Debian kernel with its modules and busybox, and builds the initramfs once per flavor. */
+export function guestKit(flavor: GuestFlavor = '9p'): Promise<Gate> {
+  let gate = cached.get(flavor);
+  if (!gate) {
+    gate = build(flavor).catch((err: Error): Gate => ({ ok: false, reason: `guest build failed: ${err.message}` }));
+    cached.set(flavor, gate);
+  }
+  return gate;
 }
 
-async function build(): Promise<Gate> {
+async function build(flavor: GuestFlavor): Promise<Gate> {
   if (process.getuid?.() !== 0) return { ok: false, reason: 'needs root (the guest test mounts loop images)' };
   const qemu = await which('qemu-system-x86_64');
   if (!qemu) return { ok: false, reason: `qemu-system-x86_64 not found: ${FIX}` };
@@ -64,7 +73,7 @@ async function build(): Promise<Gate> {
   const kernel = `/boot/vmlinuz-${kernelVersion}`;
 
   const cacheDir = process.env.STABLEID_GUEST_CACHE ?? join(tmpdir(), 'stableid-guest-cache');
-  const initrd = join(cacheDir, `initrd-${kernelVersion}-v2.cpio.gz`);
+  const initrd = join(cacheDir, flavor === '9p' ? `initrd-${kernelVersion}-v2.cpio.gz` : `initrd-${kernelVersion}-${flavor}-v1.cpio.gz`);
   const kit = { qemu, kernel, initrd, kernelVersion, cacheDir };
   if (await exists(initrd)) return { ok: true, kit };
 
@@ -74,7 +83,7 @@ async function build(): Promise<Gate> {
     for (const d of ['bin', 'proc', 'sys', 'dev', 'mnt', 'modules', 'tmp']) await mkdir(join(root, d));
     await copyFile(busybox, join(root, 'bin/busybox'));
     await writeFile(join(root, 'init'), INIT, { mode: 0o755 });
-    const order = await moduleOrder(modinfo, kernelVersion);
+    const order = await moduleOrder(modinfo, kernelVersion, WANTED[flavor]);
     for (const [i, file] of order.entries()) {
       const base = file.split('/').at(-1)!;
       await copyFile(file, join(root, 'modules', `${String(i).padStart(2, '0')}-${base}`));
@@ -96,7 +105,7 @@ async function findKernel(): Promise<string | undefined> {
   return undefined;
 }
 
-async function moduleOrder(modinfo: string, version: string): Promise<string[]> {
+async function moduleOrder(modinfo: string, version: string, wanted: string[]): Promise<string[]> {
   const files: string[] = [];
   const seen = new Set<string>();
   async function add(name: string): Promise<void> {
@@ -113,7 +122,7 @@ async function moduleOrder(modinfo: string, version: string): Promise<string[]> 
     if (!/\.ko$/.test(path)) throw new Error(`${path}: compressed modules are not supported by busybox insmod here`);
     files.push(path);
   }
-  for (const m of WANTED) await add(m);
+  for (const m of wanted) await add(m);
   return files;
 }
 

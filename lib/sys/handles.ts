@@ -1,0 +1,68 @@
+// File handles (open by inode number), from the native addon
+// lib/sys/native/handles.c. Thin async wrappers: no policy; errors are
+// Node-style errors with err.code set (so toErrno() maps them). Descriptors
+// are plain numbers owned by the caller (close them with fs.close).
+import { createRequire } from 'node:module';
+
+export const AT_EMPTY_PATH = 0x1000;
+export const AT_SYMLINK_FOLLOW = 0x400;
+export const O_PATH = 0o10000000;
+
+/** A kernel file handle as name_to_handle_at(2) gives it; the bytes are in the machine's byte order. */
+export interface KernelHandle {
+  type: number;
+  handle: Buffer;
+  /** The mount it was taken on (mountinfo's first field). */
+  mountId: number;
+}
+
+interface HandlesAddon {
+  nameToHandle(dirfd: number, path: string, flags: number): Promise<KernelHandle>;
+  openByHandle(mountFd: number, type: number, handle: Buffer, flags: number): Promise<number>;
+  getVersion(fd: number): Promise<number>;
+  fsType(fd: number): Promise<number>;
+  xfsGeneration(fd: number, ino: bigint): Promise<number>;
+  openBeneath(dirfd: number, path: string, flags: number): Promise<number>;
+}
+
+const require = createRequire(import.meta.url);
+let addon: HandlesAddon | undefined;
+
+function load(): HandlesAddon {
+  addon ??= require('../../../build/Release/stableid_handles.node') as HandlesAddon;
+  return addon;
+}
+
+/** name_to_handle_at(2); path '' with AT_EMPTY_PATH names dirfd itself (an O_PATH descriptor works). */
+export function nameToHandle(dirfd: number, path: string, flags = 0): Promise<KernelHandle> {
+  return load().nameToHandle(dirfd, path, flags);
+}
+
+/**
+ * open_by_handle_at(2), O_CLOEXEC added. mountFd must be a real open descriptor
+ * on the filesystem (not O_PATH: EBADF); flags may be O_PATH. Needs CAP_DAC_READ_SEARCH.
+ */
+export function openByHandle(mountFd: number, type: number, handle: Buffer, flags: number): Promise<number> {
+  return load().openByHandle(mountFd, type, handle, flags);
+}
+
+/** FS_IOC_GETVERSION: the inode's generation (ext4, xfs, btrfs; tmpfs has none: ENOTTY). Needs a real open descriptor. */
+export function getVersion(fd: number): Promise<number> {
+  return load().getVersion(fd);
+}
+
+/** fstatfs(2) f_type, the filesystem's magic number (see handle-formats.ts). */
+export function fsType(fd: number): Promise<number> {
+  return load().fsType(fd);
+}
+
+/** The generation of xfs inode `ino` by XFS_IOC_BULKSTAT (CAP_SYS_ADMIN), or undefined when no such inode is allocated. */
+export async function xfsGeneration(fd: number, ino: bigint): Promise<number | undefined> {
+  const gen = await load().xfsGeneration(fd, ino);
+  return gen < 0 ? undefined : gen;
+}
+
+/** openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, O_NOFOLLOW and O_CLOEXEC added. */
+export function openBeneath(dirfd: number, path: string, flags: number): Promise<number> {
+  return load().openBeneath(dirfd, path, flags);
+}
