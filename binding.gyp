@@ -16,6 +16,11 @@
       "target_name": "stableid_sys",
       "sources": ["lib/sys/native/sys.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "stableid_lock",
+      "sources": ["lib/table/native/lock.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }
