@@ -72,11 +72,14 @@ export class ClusterLock {
     const started = Date.now();
     let delay = 2;
     for (;;) {
-      // O_NOFOLLOW: a symlink planted at the name must not send the lock (or its creation) elsewhere.
-      const fh = await open(this.file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      // O_NOFOLLOW: a symlink planted at the name must not send the lock (or its creation) elsewhere;
+      // O_NONBLOCK: nor may a FIFO there hang the open.
+      const fh = await open(this.file, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600);
       try {
+        const mine = await fh.stat({ bigint: true });
+        if (!mine.isFile()) throw new Error(`${this.file} is not a regular file: remove it, stableid makes it again`);
         if (await ofdSetlk(fh.fd, true)) {
-          const [mine, now] = await Promise.all([fh.stat({ bigint: true }), lstat(this.file, { bigint: true }).catch(() => undefined)]);
+          const now = await lstat(this.file, { bigint: true }).catch(() => undefined);
           if (now && now.ino === mine.ino && now.dev === mine.dev) {
             dbg('cluster lock %s taken after %d ms', this.file, Date.now() - started);
             return await fn();
