@@ -54,6 +54,9 @@ export class StableIdMapper implements IdMapper {
   private readonly capped = new Set<number>();
   private readonly clones = new Set<bigint>();
   private readonly identities = new Map<bigint, Promise<Identity>>();
+  /** Shared table: requests waiting for the next locked section, and the loop running sections. */
+  private batch: { dev: bigint; id: Identity; hi: number; done: (prefix: number) => void; fail: (err: unknown) => void }[] = [];
+  private section: Promise<void> | undefined;
   /** st_dev of this run -> table device index (-1: root device without a record yet). */
   private readonly bound = new Map<bigint, Promise<number>>();
   private readonly boundTo = new Map<number, bigint>();
@@ -168,6 +171,7 @@ export class StableIdMapper implements IdMapper {
     this.closed = true;
     clearInterval(this.timer);
     await this.saving?.catch(() => undefined);
+    await this.section;
     await this.lock?.release();
   }
 
@@ -249,27 +253,50 @@ export class StableIdMapper implements IdMapper {
     const known = this.match(dev, id);
     if (known.idx >= 0) {
       const prefix = this.prefixOf().get(known.idx * 0x10000 + hi);
-      if (prefix !== undefined) return this.bindTo(dev, known.idx, id), prefix;
+      if (prefix !== undefined) return this.bindTo(dev, known.idx, known.id), prefix;
     }
-    const section = this.table.exclusive(this.data, async (merged) => {
-      if (merged.prefixes || merged.devices) dbg('shared table: %d devices and %d prefixes from other writers', merged.devices, merged.prefixes);
-      this.savedCount = this.data.prefixes.length;
-      const lengths = [this.data.devices.length, this.data.prefixes.length] as const;
-      const prefix = this.claim(this.place(dev, id), hi);
-      if (this.data.prefixes.length === this.savedCount) return prefix;
-      try {
-        await this.table.save(this.data);
-      } catch (err) {
-        // Unlike a private table, nothing may stay reserved in memory: another node may take these numbers next.
-        this.rollback(...lengths);
-        this.log(`cannot store the id table in ${this.table.where}: ${(err as Error).message}; files that need a new id prefix fail until it can`);
-        throw err;
-      }
-      this.savedCount = this.data.prefixes.length;
-      return prefix;
+    return new Promise<number>((done, fail) => {
+      this.batch.push({ dev, id, hi, done, fail });
+      this.section ??= this.runSections();
     });
-    this.saving = section.then(() => undefined, () => undefined);
-    return section;
+  }
+
+  /** Shared group commit: every request queued while the lock is awaited is decided in one section with one write. */
+  private async runSections(): Promise<void> {
+    while (this.batch.length) {
+      const batch = this.batch.splice(0);
+      try {
+        await this.table.exclusive(this.data, async (merged) => {
+          if (merged.prefixes || merged.devices) dbg('shared table: %d devices and %d prefixes from other writers', merged.devices, merged.prefixes);
+          this.savedCount = this.data.prefixes.length;
+          const [devices, prefixes] = [this.data.devices.length, this.data.prefixes.length];
+          const out = batch.map((r) => {
+            try {
+              return { r, prefix: this.claim(this.place(r.dev, r.id), r.hi) };
+            } catch (err) {
+              return { r, err };
+            }
+          });
+          if (this.data.devices.length > devices || this.data.prefixes.length > prefixes) {
+            try {
+              await this.table.save(this.data);
+            } catch (err) {
+              // Unlike a private table, nothing may stay reserved in memory: another node may take these numbers next.
+              this.rollback(devices, prefixes);
+              this.log(`cannot store the id table in ${this.table.where}: ${(err as Error).message}; files that need a new id prefix fail until it can`);
+              for (const o of out) o.r.fail(o.err ?? err);
+              return;
+            }
+            this.savedCount = this.data.prefixes.length;
+          }
+          for (const o of out) if (o.err === undefined) o.r.done(o.prefix!);
+          else o.r.fail(o.err);
+        });
+      } catch (err) {
+        for (const r of batch) r.fail(err); // the lock or the re-read failed (settled requests ignore this)
+      }
+    }
+    this.section = undefined;
   }
 
   /** Forget devices and prefixes appended after the table had these lengths (a shared write failed). */
