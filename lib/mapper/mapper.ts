@@ -13,8 +13,9 @@
 // - Durable first: idFor() does not resolve with an id that uses a newly
 //   allocated prefix until that prefix is stored durably (written + fsynced).
 // - Exhaustion is an error (FsError EOVERFLOW), never a collision. No device
-//   takes more than MAX_DEVICE_PREFIXES, so a filesystem whose inode numbers
-//   are hash-like (spread over ino >> 48) cannot use up the others' prefixes.
+//   takes more than MAX_DEVICE_PREFIXES (the export root's own device
+//   MAX_ROOT_PREFIXES), so a filesystem whose inode numbers are hash-like
+//   (spread over ino >> 48) cannot use up the others' prefixes.
 // - ino is the 64-bit unsigned st_ino; a negative bigint (Node's signed
 //   BigIntStats for st_ino >= 2^63) is read as its unsigned value.
 //
@@ -57,6 +58,8 @@ export const MAX_PREFIX = 0xffff;
  * filesystem fits whole and three of them still leave room for others.
  */
 export const MAX_DEVICE_PREFIXES = 0x4001;
+/** The export root's own filesystem, the share's main one, may take all but 4096, which stay for the filesystems mounted inside it. */
+export const MAX_ROOT_PREFIXES = MAX_PREFIX - 0x1000;
 
 export function composeId(prefix: number, ino: bigint): bigint {
   return (BigInt(prefix) << PREFIX_SHIFT) | (ino & INO_MASK);

@@ -15,7 +15,7 @@ import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
 import { readFile } from 'node:fs/promises';
 import { type Identity, identify, parseMountinfo, readMountinfo } from './identity.js';
-import { type IdMapper, INO_MASK, MAX_DEVICE_PREFIXES, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
+import { type IdMapper, INO_MASK, MAX_DEVICE_PREFIXES, MAX_PREFIX, MAX_ROOT_PREFIXES, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
 const WARN_AT = Math.floor(MAX_PREFIX * 0.9);
@@ -198,27 +198,28 @@ export class StableIdMapper implements IdMapper {
    * The prefix of (device, hi), appended to the table in memory if new. A
    * device with a known random run (Gluster) gets the whole run at once: one
    * table write instead of one per new file. No device takes more than
-   * MAX_DEVICE_PREFIXES, so one filesystem with hash-like inode numbers cannot
-   * use up the prefixes the others need.
+   * MAX_DEVICE_PREFIXES (the export root's own: MAX_ROOT_PREFIXES), so one
+   * filesystem with hash-like inode numbers cannot use up the others' prefixes.
    */
   private claim(device: number, hi: number): number {
     const key = device * 0x10000 + hi;
     const have = this.prefixOf().get(key);
     if (have !== undefined) return have;
     const name = this.data.devices[device]?.identity;
+    const most = this.data.devices[device]?.kind === 'root' ? MAX_ROOT_PREFIXES : MAX_DEVICE_PREFIXES;
     const run = this.runs.get(device);
     let his = [hi];
     if (run && hi >= run[0] && hi <= run[1]) {
       const all: number[] = [];
       for (let h = run[0]; h <= run[1]; h++) if (!this.prefixIndex!.has(device * 0x10000 + h)) all.push(h);
-      if (this.data.prefixes.length + all.length <= MAX_PREFIX && this.countOf(device) + all.length <= MAX_DEVICE_PREFIXES) his = all;
+      if (this.data.prefixes.length + all.length <= MAX_PREFIX && this.countOf(device) + all.length <= most) his = all;
     }
     if (this.data.prefixes.length + his.length > MAX_PREFIX) {
       this.log(`all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${name} with ino >> 48 = ${hi} gets EOVERFLOW`);
       throw new FsError('EOVERFLOW', `no stable-id prefix left for ${name} (all ${MAX_PREFIX} used)`);
     }
     const count = this.countOf(device);
-    if (count + his.length > MAX_DEVICE_PREFIXES) {
+    if (count + his.length > most) {
       if (!this.capped.has(device)) {
         this.capped.add(device);
         this.log(
@@ -226,10 +227,10 @@ export class StableIdMapper implements IdMapper {
             `Its files that need another prefix get EOVERFLOW; the other devices keep theirs. See "Clustering" in the README (Gluster: enable-ino32 and its trade-off)`,
         );
       }
-      throw new FsError('EOVERFLOW', `${name} has used the ${MAX_DEVICE_PREFIXES} stable-id prefixes one device may take`);
+      throw new FsError('EOVERFLOW', `${name} has used the ${most} stable-id prefixes one device may take`);
     }
     if (count < HASHLIKE_AT && count + his.length >= HASHLIKE_AT && !run)
-      this.log(`device ${name} has taken ${HASHLIKE_AT} id prefixes: its inode numbers look hash-like; it stops at ${MAX_DEVICE_PREFIXES}`);
+      this.log(`device ${name} has taken ${HASHLIKE_AT} id prefixes: its inode numbers look hash-like; it stops at ${most}`);
     for (const h of his) this.data.prefixes.push({ device, hi: h });
     this.prefixOf();
     const prefix = this.prefixIndex!.get(key)!;
