@@ -17,6 +17,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withLoopLock } from './loop-images.js';
 import { run, runOk } from './run.js';
 
 export const GLUSTER_HOST = '127.0.0.2';
@@ -53,7 +54,8 @@ export async function startGluster(work: string): Promise<Gluster> {
   const img = join(work, 'brick.img');
   await runOk('truncate', ['-s', '320M', img]);
   await runOk('mkfs.xfs', ['-q', '-f', img], { timeoutMs: 120_000 });
-  await runOk('mount', ['-o', 'loop', img, brick]);
+  // Under the loop lock, like every loop attach in the tests (loop-images.ts): a test swapping its devices must get them back.
+  await withLoopLock(() => runOk('mount', ['-o', 'loop', img, brick]));
   const volumes: string[] = [];
   let child: ChildProcess | undefined = spawn('/usr/sbin/glusterd', ['-N', '-f', join(dir, 'glusterd.vol'), `--log-file=${join(dir, 'glusterd.log')}`], { stdio: 'ignore' });
   const cli = (args: string[]) => runOk('/usr/sbin/gluster', ['--mode=script', ...args], { timeoutMs: 60_000 });
