@@ -21,6 +21,11 @@
       "target_name": "stableid_handles",
       "sources": ["lib/sys/native/handles.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "stableid_lock",
+      "sources": ["lib/table/native/lock.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

@@ -2,9 +2,14 @@
 // so a device is recognised by something that does not:
 //   root   the export root's own filesystem (the table lives on it)
 //   uuid   the filesystem UUID from its superblock (`blkid -p`), plus for
-//          btrfs the subvolume, which shares the UUID but has its own st_dev
+//          btrfs the subvolume, which shares the UUID but has its own st_dev;
+//          for CephFS the cluster's fsid and the mounted directory
 //   mount  fstype, source and mount point relative to the export root, from
-//          /proc/self/mountinfo (tmpfs, network filesystems, no blkid)
+//          /proc/self/mountinfo (tmpfs, network filesystems, no blkid); the
+//          source normalized so every node of a cluster spells it alike
+//          (cluster.ts)
+// None of these is a node-local number, so stableid processes on several
+// nodes over one cluster filesystem name each device alike (except stdev).
 //   stdev  nothing better was found (no mountinfo line: e.g. a btrfs
 //          subvolume crossed without its own mount), with the boot id:
 //          new ids after a reboot (logged), never another device's ids
@@ -15,11 +20,14 @@ import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import type { IdentityKind } from '../table/record.js';
 import type { MountInfo } from '../mountinfo.js';
+import { cephFsid, inoRunOf, normalizeSource } from './cluster.js';
 
 export interface Identity {
   kind: IdentityKind;
   identity: string;
   alt: string;
+  /** ino >> 48 values this filesystem spreads its inode numbers over at random (Gluster): the mapper claims them as one run. */
+  inoRun?: readonly [number, number];
 }
 
 export { type MountInfo, parseMountinfo, readMountinfo } from '../mountinfo.js';
@@ -49,6 +57,8 @@ export interface IdentifyOptions {
   mounts: MountInfo[];
   probe?: typeof blkidProbe;
   bootId?: () => Promise<string>;
+  /** Reads ceph.cluster_fsid (tests inject it). */
+  readXattr?: (path: string, name: string) => Promise<Buffer>;
 }
 
 let bootId: Promise<string> | undefined;
@@ -61,9 +71,12 @@ export function readBootId(): Promise<string> {
 
 /** The stable identity of the filesystem whose st_dev is `dev` in this run. */
 export async function identify(dev: bigint, o: IdentifyOptions): Promise<Identity> {
-  if (dev === o.rootDev) return { kind: 'root', identity: 'root', alt: 'root' };
   const mm = majorMinor(dev);
   const cands = o.mounts.filter((m) => m.majorMinor === mm);
+  if (dev === o.rootDev) {
+    const inoRun = cands.length ? inoRunOf(cands[0]!.fstype) : undefined;
+    return { kind: 'root', identity: 'root', alt: 'root', ...(inoRun && { inoRun }) };
+  }
   if (cands.length === 0) {
     // Anonymous st_dev numbers are handed out again at every boot: keyed by
     // number alone, another subvolume could inherit this one's ids after a
@@ -77,8 +90,12 @@ export async function identify(dev: bigint, o: IdentifyOptions): Promise<Identit
   cands.sort((a, b) => Number(inside(b)) - Number(inside(a)) || rel(a).length - rel(b).length);
   const m = cands[0]!;
   const sub = m.fstype === 'btrfs' ? `:subvol=${/subvolid=(\d+)/.exec(m.superOptions)?.[1] ?? '?'}:${m.fsRoot}` : '';
-  const alt = `mount:${m.fstype}:${m.source}:${rel(m)}${sub}`;
+  const alt = `mount:${m.fstype}:${normalizeSource(m.fstype, m.source)}:${rel(m)}${sub}`;
+  const inoRun = inoRunOf(m.fstype);
+  const run = inoRun ? { inoRun } : {};
+  const fsid = await cephFsid(m, o.readXattr);
+  if (fsid) return { kind: 'uuid', identity: `uuid:ceph:${fsid}:${m.fsRoot}`, alt, ...run };
   const uuid = await (o.probe ?? blkidProbe)(m.source);
-  if (uuid) return { kind: 'uuid', identity: `uuid:${uuid.type}:${uuid.uuid}${sub}`, alt };
-  return { kind: 'mount', identity: alt, alt };
+  if (uuid) return { kind: 'uuid', identity: `uuid:${uuid.type}:${uuid.uuid}${sub}`, alt, ...run };
+  return { kind: 'mount', identity: alt, alt, ...run };
 }

@@ -1,6 +1,7 @@
 // openMapper(): the one way front-ends get a StableIdMapper for an export.
 // Takes the export lock, loads the table (refusing a damaged one), and says
-// where the table lives.
+// where the table lives. An export on a cluster filesystem (cluster.ts) gets
+// a shared table: one stableid per mount, many per cluster.
 import { realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { debuglog } from 'node:util';
@@ -8,6 +9,8 @@ import { fingerprint } from '../table/checksum.js';
 import { lockExport } from '../table/lock.js';
 import { TableCorruptError } from '../table/record.js';
 import { PersistentTable } from '../table/table.js';
+import { CLUSTER_FSTYPES } from './cluster.js';
+import { majorMinor, readMountinfo } from './identity.js';
 import { StableIdMapper } from './stable-mapper.js';
 
 export { StableIdMapper } from './stable-mapper.js';
@@ -21,6 +24,8 @@ export interface OpenMapperOptions {
   stateDir?: string;
   /** Operator-facing messages (where the table lives, warnings). Default: NODE_DEBUG=stableid:mapper. */
   log?: (msg: string) => void;
+  /** Share the table with stableid processes on other mounts of the same filesystem. Default: when the root is on a cluster filesystem. */
+  shared?: boolean;
 }
 
 /** The state file of an export: named after the root's path, so one state dir serves many exports. */
@@ -38,11 +43,15 @@ export async function openMapper(opts: OpenMapperOptions): Promise<StableIdMappe
   const log = opts.log ?? debuglog('stableid:mapper');
   const root = await realpath(opts.root);
   const st = await stat(root, { bigint: true });
+  // Node-local: one stableid per mount (two mounts of one volume have two st_dev numbers).
   const lock = await lockExport(root, st.dev, st.ino);
   try {
-    const table = new PersistentTable({ root, stateFile: stateFileFor(root, opts.stateDir), log });
+    const fstype = (await readMountinfo()).filter((m) => m.majorMinor === majorMinor(st.dev)).at(-1)?.fstype ?? '?';
+    const shared = opts.shared ?? CLUSTER_FSTYPES.has(fstype);
+    const table = new PersistentTable({ root, stateFile: stateFileFor(root, opts.stateDir), log, shared });
     const data = await table.load();
     log(`table of ${root}: ${data.prefixes.length} prefixes from ${table.source}; new prefixes go to ${table.where}${table.modeReason ? ` (${table.modeReason})` : ''}`);
+    if (shared) log(`table of ${root}: shared with the stableid processes on other mounts of this ${fstype} filesystem; they take turns under the lock ${table.clusterLock!.file}`);
     return new StableIdMapper({ root, rootDev: st.dev, table, data, lock, log });
   } catch (err) {
     await lock.release();

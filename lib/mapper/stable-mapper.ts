@@ -3,6 +3,9 @@
 // In memory: the table (devices and prefixes), and bindings from this run's
 // st_dev numbers to table devices, made on first sight by identity. The hot
 // path (knownId) is one Map lookup keyed by the bigint st_dev.
+// Over a cluster filesystem (table.shared) several processes on several nodes
+// write the table; allocation then runs under the cluster lock after reading
+// the newest generation (allocateShared).
 import { debuglog } from 'node:util';
 import { FsError } from '../errno.js';
 import { fingerprint } from '../table/checksum.js';
@@ -12,10 +15,12 @@ import type { ExportLock } from '../table/lock.js';
 import { XATTR_PREFIX } from '../table/xattr-store.js';
 import { readFile } from 'node:fs/promises';
 import { type Identity, identify, parseMountinfo, readMountinfo } from './identity.js';
-import { type IdMapper, INO_MASK, MAX_PREFIX, PREFIX_SHIFT } from './mapper.js';
+import { type IdMapper, INO_MASK, MAX_DEVICE_PREFIXES, MAX_PREFIX, MAX_ROOT_PREFIXES, PREFIX_SHIFT } from './mapper.js';
 
 const dbg = debuglog('stableid:mapper');
 const WARN_AT = Math.floor(MAX_PREFIX * 0.9);
+/** A device with this many prefixes and no known run is logged as hash-like. */
+const HASHLIKE_AT = 1024;
 
 export interface StableMapperOptions {
   root: string;
@@ -40,6 +45,18 @@ export class StableIdMapper implements IdMapper {
   private readonly hotHi = new Map<bigint, Map<number, bigint>>();
   /** deviceIndex * 2^16 + hi -> prefix, for every prefix in the table; built on the first allocation. */
   private prefixIndex: Map<number, number> | undefined;
+  /** Prefixes per device index, and how many of data.prefixes the two maps cover. */
+  private perDevice = new Map<number, number>();
+  private indexed = 0;
+  /** Device index -> the random run of ino >> 48 its filesystem uses (Identity.inoRun). */
+  private readonly runs = new Map<number, readonly [number, number]>();
+  /** Devices told about reaching MAX_DEVICE_PREFIXES, and st_devs told about being clones (log once). */
+  private readonly capped = new Set<number>();
+  private readonly clones = new Set<bigint>();
+  private readonly identities = new Map<bigint, Promise<Identity>>();
+  /** Shared table: requests waiting for the next locked section, and the loop running sections. */
+  private batch: { dev: bigint; id: Identity; hi: number; done: (prefix: number) => void; fail: (err: unknown) => void }[] = [];
+  private section: Promise<void> | undefined;
   /** st_dev of this run -> table device index (-1: root device without a record yet). */
   private readonly bound = new Map<bigint, Promise<number>>();
   private readonly boundTo = new Map<number, bigint>();
@@ -105,6 +122,8 @@ export class StableIdMapper implements IdMapper {
       const now = (await identify(dev, { exportRoot: this.root, rootDev: this.rootDev, mounts })).identity;
       if (now === was) continue;
       this.boundIdentity.delete(dev);
+      this.identities.delete(dev);
+      this.clones.delete(dev);
       this.bound.delete(dev);
       for (const [idx, d] of this.boundTo) if (d === dev) this.boundTo.delete(idx);
       this.hot0.delete(dev);
@@ -119,6 +138,8 @@ export class StableIdMapper implements IdMapper {
   }
 
   knownId(dev: bigint, ino: bigint): bigint | undefined {
+    // Node's BigIntStats are signed: an st_ino of 2^63 or more (every Gluster file) arrives negative.
+    if (ino < 0n) ino = BigInt.asUintN(64, ino);
     if (ino <= INO_MASK) {
       const base = this.hot0.get(dev);
       return base === undefined ? undefined : base === 0n ? ino : base | ino;
@@ -128,6 +149,7 @@ export class StableIdMapper implements IdMapper {
   }
 
   async idFor(dev: bigint, ino: bigint): Promise<bigint> {
+    if (ino < 0n) ino = BigInt.asUintN(64, ino);
     const known = this.knownId(dev, ino);
     if (known !== undefined) return known;
     const hi = Number(ino >> PREFIX_SHIFT);
@@ -149,31 +171,19 @@ export class StableIdMapper implements IdMapper {
     this.closed = true;
     clearInterval(this.timer);
     await this.saving?.catch(() => undefined);
+    await this.section;
     await this.lock?.release();
   }
 
   /** The prefix base (prefix << 48) for (dev, hi), allocated and made durable if new. */
   private async allocate(dev: bigint, hi: number): Promise<bigint> {
     if (this.closed) throw new Error(`stableid mapper for ${this.root} is closed`);
-    const device = await this.deviceFor(dev);
-    const prefixOf = this.prefixOf();
-    const key = device * 0x10000 + hi;
-    let prefix = prefixOf.get(key);
-    if (prefix === undefined) {
-      if (this.data.prefixes.length >= MAX_PREFIX) {
-        this.log(`all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${this.data.devices[device]?.identity} with ino >> 48 = ${hi} gets EOVERFLOW`);
-        throw new FsError('EOVERFLOW', `no stable-id prefix left for ${this.data.devices[device]?.identity} (all ${MAX_PREFIX} used)`);
-      }
-      this.data.prefixes.push({ device, hi });
-      prefix = this.data.prefixes.length;
-      prefixOf.set(key, prefix);
-      if (prefix >= WARN_AT && !this.warned) {
-        this.warned = true;
-        this.log(`${prefix} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
-      }
-      dbg('prefix %d -> device %d (%s) hi %d', prefix, device, this.data.devices[device]?.identity, hi);
+    let prefix: number;
+    if (this.table.shared) prefix = await this.allocateShared(dev, hi);
+    else {
+      prefix = this.claim(await this.deviceFor(dev), hi);
+      await this.durable(prefix);
     }
-    await this.durable(prefix);
     const base = BigInt(prefix) << PREFIX_SHIFT;
     if (hi === 0) this.hot0.set(dev, base);
     else {
@@ -184,13 +194,141 @@ export class StableIdMapper implements IdMapper {
     return base;
   }
 
-  /** Not built at load: a start with a full table serves known files sooner. */
+  /**
+   * The prefix of (device, hi), appended to the table in memory if new. A
+   * device with a known random run (Gluster) gets the whole run at once: one
+   * table write instead of one per new file. No device takes more than
+   * MAX_DEVICE_PREFIXES (the export root's own: MAX_ROOT_PREFIXES), so one
+   * filesystem with hash-like inode numbers cannot use up the others' prefixes.
+   */
+  private claim(device: number, hi: number): number {
+    const key = device * 0x10000 + hi;
+    const have = this.prefixOf().get(key);
+    if (have !== undefined) return have;
+    const name = this.data.devices[device]?.identity;
+    const most = this.data.devices[device]?.kind === 'root' ? MAX_ROOT_PREFIXES : MAX_DEVICE_PREFIXES;
+    const run = this.runs.get(device);
+    let his = [hi];
+    if (run && hi >= run[0] && hi <= run[1]) {
+      const all: number[] = [];
+      for (let h = run[0]; h <= run[1]; h++) if (!this.prefixIndex!.has(device * 0x10000 + h)) all.push(h);
+      if (this.data.prefixes.length + all.length <= MAX_PREFIX && this.countOf(device) + all.length <= most) his = all;
+    }
+    if (this.data.prefixes.length + his.length > MAX_PREFIX) {
+      this.log(`all ${MAX_PREFIX} prefixes of ${this.root} are used; a file on device ${name} with ino >> 48 = ${hi} gets EOVERFLOW`);
+      throw new FsError('EOVERFLOW', `no stable-id prefix left for ${name} (all ${MAX_PREFIX} used)`);
+    }
+    const count = this.countOf(device);
+    if (count + his.length > most) {
+      if (!this.capped.has(device)) {
+        this.capped.add(device);
+        this.log(
+          `device ${name} has taken ${count} id prefixes, the most one device may: its inode numbers are spread over many values of ino >> 48 (hash-like). ` +
+            `Its files that need another prefix get EOVERFLOW; the other devices keep theirs. See "Clustering" in the README (Gluster: enable-ino32 and its trade-off)`,
+        );
+      }
+      throw new FsError('EOVERFLOW', `${name} has used the ${most} stable-id prefixes one device may take`);
+    }
+    if (count < HASHLIKE_AT && count + his.length >= HASHLIKE_AT && !run)
+      this.log(`device ${name} has taken ${HASHLIKE_AT} id prefixes: its inode numbers look hash-like; it stops at ${most}`);
+    for (const h of his) this.data.prefixes.push({ device, hi: h });
+    this.prefixOf();
+    const prefix = this.prefixIndex!.get(key)!;
+    if (this.data.prefixes.length >= WARN_AT && !this.warned) {
+      this.warned = true;
+      this.log(`${this.data.prefixes.length} of ${MAX_PREFIX} id prefixes of ${this.root} are used; new devices will fail with EOVERFLOW at ${MAX_PREFIX}`);
+    }
+    dbg('prefix %d%s -> device %d (%s) hi %d', prefix, his.length > 1 ? ` (+${his.length - 1} of its run)` : '', device, name, hi);
+    return prefix;
+  }
+
+  /**
+   * Shared table (a cluster filesystem): what this process knows answers
+   * without the lock; anything new is decided under the cluster lock, after
+   * reading the newest generation, so another node's device or prefix is
+   * found and used rather than added twice, and the write lands before the
+   * lock is released.
+   */
+  private async allocateShared(dev: bigint, hi: number): Promise<number> {
+    const id = await this.identityOf(dev);
+    const known = this.match(dev, id);
+    if (known.idx >= 0) {
+      const prefix = this.prefixOf().get(known.idx * 0x10000 + hi);
+      if (prefix !== undefined) return this.bindTo(dev, known.idx, known.id), prefix;
+    }
+    return new Promise<number>((done, fail) => {
+      this.batch.push({ dev, id, hi, done, fail });
+      this.section ??= this.runSections();
+    });
+  }
+
+  /** Shared group commit: every request queued while the lock is awaited is decided in one section with one write. */
+  private async runSections(): Promise<void> {
+    while (this.batch.length) {
+      const batch = this.batch.splice(0);
+      try {
+        await this.table.exclusive(this.data, async (merged) => {
+          if (merged.prefixes || merged.devices) dbg('shared table: %d devices and %d prefixes from other writers', merged.devices, merged.prefixes);
+          this.savedCount = this.data.prefixes.length;
+          const [devices, prefixes] = [this.data.devices.length, this.data.prefixes.length];
+          const out = batch.map((r) => {
+            try {
+              return { r, prefix: this.claim(this.place(r.dev, r.id), r.hi) };
+            } catch (err) {
+              return { r, err };
+            }
+          });
+          if (this.data.devices.length > devices || this.data.prefixes.length > prefixes) {
+            try {
+              await this.table.save(this.data);
+            } catch (err) {
+              // Unlike a private table, nothing may stay reserved in memory: another node may take these numbers next.
+              this.rollback(devices, prefixes);
+              this.log(`cannot store the id table in ${this.table.where}: ${(err as Error).message}; files that need a new id prefix fail until it can`);
+              for (const o of out) o.r.fail(o.err ?? err);
+              return;
+            }
+            this.savedCount = this.data.prefixes.length;
+          }
+          for (const o of out) if (o.err === undefined) o.r.done(o.prefix!);
+          else o.r.fail(o.err);
+        });
+      } catch (err) {
+        for (const r of batch) r.fail(err); // the lock or the re-read failed (settled requests ignore this)
+      }
+    }
+    this.section = undefined;
+  }
+
+  /** Forget devices and prefixes appended after the table had these lengths (a shared write failed). */
+  private rollback(devices: number, prefixes: number): void {
+    this.data.devices.length = devices;
+    this.data.prefixes.length = prefixes;
+    for (const idx of [...this.boundTo.keys()]) if (idx >= devices) this.boundTo.delete(idx);
+    for (const idx of [...this.runs.keys()]) if (idx >= devices) this.runs.delete(idx);
+    this.prefixIndex = undefined;
+  }
+
+  /** (device, hi) -> prefix for every prefix in the table, and prefixes per device; caught up with the table on every call. */
   private prefixOf(): Map<number, number> {
+    // Not built at load: a start with a full table serves known files sooner.
     if (!this.prefixIndex) {
       this.prefixIndex = new Map();
-      this.data.prefixes.forEach((p, i) => this.prefixIndex!.set(p.device * 0x10000 + p.hi, i + 1));
+      this.perDevice = new Map();
+      this.indexed = 0;
+    }
+    const ps = this.data.prefixes;
+    for (; this.indexed < ps.length; this.indexed++) {
+      const p = ps[this.indexed]!;
+      this.prefixIndex.set(p.device * 0x10000 + p.hi, this.indexed + 1);
+      this.perDevice.set(p.device, (this.perDevice.get(p.device) ?? 0) + 1);
     }
     return this.prefixIndex;
+  }
+
+  private countOf(device: number): number {
+    this.prefixOf();
+    return this.perDevice.get(device) ?? 0;
   }
 
   /** Group commit: resolves once a save covering `prefix` is durable; one save runs at a time. */
@@ -220,21 +358,33 @@ export class StableIdMapper implements IdMapper {
   private deviceFor(dev: bigint): Promise<number> {
     let p = this.bound.get(dev);
     if (!p) {
-      p = this.bind(dev);
+      p = this.identityOf(dev).then((id) => this.place(dev, id));
       this.bound.set(dev, p);
       p.catch(() => this.bound.delete(dev));
     }
     return p;
   }
 
-  private async bind(dev: bigint): Promise<number> {
-    let id = await this.identifyDev(dev);
-    this.boundIdentity.set(dev, id.identity);
+  /** The identity of this run's st_dev, asked once per binding (checkRemounts forgets it). */
+  private identityOf(dev: bigint): Promise<Identity> {
+    let p = this.identities.get(dev);
+    if (!p) {
+      p = this.identifyDev(dev).then((id) => (this.boundIdentity.set(dev, id.identity), id));
+      this.identities.set(dev, p);
+      p.catch(() => this.identities.delete(dev));
+    }
+    return p;
+  }
+
+  /** The table device for `id` on `dev`, or idx -1; `id` comes back changed for a cloned filesystem. */
+  private match(dev: bigint, found: Identity): { idx: number; id: Identity } {
+    let id = found;
     const devices = this.data.devices;
     let idx = devices.findIndex((d) => d.identity === id.identity);
     if (idx >= 0 && this.boundTo.has(idx) && this.boundTo.get(idx) !== dev) {
       // Two live filesystems with one identity: a cloned image (same UUID). Tell them apart by place.
-      this.log(`${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
+      if (!this.clones.has(dev)) this.log(`${id.identity} is on st_dev ${this.boundTo.get(idx)} and ${dev} (a cloned filesystem?); telling them apart by mount place ${id.alt}`);
+      this.clones.add(dev);
       id = { ...id, identity: `${id.identity}@${id.alt}` };
       idx = devices.findIndex((d) => d.identity === id.identity);
     }
@@ -243,18 +393,32 @@ export class StableIdMapper implements IdMapper {
       idx = devices.findIndex((d, i) => d.alt === id.alt && d.kind !== id.kind && !this.boundTo.has(i) && (d.kind === 'mount' || id.kind === 'mount'));
       if (idx >= 0) this.log(`device ${id.identity} matched table entry ${devices[idx]!.identity} by its mount place ${id.alt}`);
     }
+    return { idx, id };
+  }
+
+  /** match(), appending the device to the table in memory when it is new (stored with its first prefix). */
+  private place(dev: bigint, found: Identity): number {
+    const { idx: at, id } = this.match(dev, found);
+    let idx = at;
+    const devices = this.data.devices;
     if (idx < 0) {
       if (id.kind === 'stdev') this.log(`no mount entry for st_dev ${dev} under ${this.root}; its ids are keyed by st_dev and may change after a reboot`);
-      const rec: DeviceRecord = { fingerprint: fingerprint(id.identity), ...id };
+      const rec: DeviceRecord = { fingerprint: fingerprint(id.identity), kind: id.kind, identity: id.identity, alt: id.alt };
       devices.push(rec);
       idx = devices.length - 1;
     } else {
       const rec = devices[idx]!;
       if (rec.alt !== id.alt && id.kind === 'uuid') this.log(`${rec.identity} moved from ${rec.alt} to ${id.alt}; following its UUID`);
     }
-    this.boundTo.set(idx, dev);
-    dbg('st_dev %s -> device %d %s', dev, idx, id.identity);
+    this.bindTo(dev, idx, id);
     return idx;
+  }
+
+  private bindTo(dev: bigint, idx: number, id: Identity): void {
+    if (this.boundTo.get(idx) === dev) return;
+    this.boundTo.set(idx, dev);
+    if (id.inoRun) this.runs.set(idx, id.inoRun);
+    dbg('st_dev %s -> device %d %s', dev, idx, id.identity);
   }
 
   /** st_dev now bound to a table device, or undefined ("absent" in `table show`). */

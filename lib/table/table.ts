@@ -18,8 +18,16 @@
 //   is left in the xattrs when possible so a later run with another
 //   --state-dir refuses instead of starting from an older table.
 // Concurrency: one save at a time; the caller (the mapper) queues them.
+// Shared (cluster) mode: several stableid processes, on several mounts of one
+// cluster filesystem, write the same table. Each write happens under the
+// ClusterLock (cluster-lock.ts) after refresh() has read the newest
+// generation, so generations stay one sequence across all writers. The table
+// must then live on the root, where every node sees it: a state file is
+// node-local, so a root that cannot hold the xattrs stops the start instead.
 import { access, constants } from 'node:fs/promises';
 import { isCode } from '../errno.js';
+import { ClusterLock } from './cluster-lock.js';
+import { mergeNewer, type Merged } from './merge.js';
 import { decodeBody, emptyTable, encodeBody, encodeChunks, FLAG_MOVED, type TableData, TableCorruptError } from './record.js';
 import type { Slot } from './slot.js';
 import { StateFileStore } from './state-file-store.js';
@@ -32,6 +40,17 @@ export interface TableOptions {
   /** State file used when the root cannot hold the table. */
   stateFile: string;
   log?: (msg: string) => void;
+  /** Several stableid processes on mounts of one cluster filesystem share this table (see above). */
+  shared?: boolean;
+}
+
+/** A shared (cluster) table that cannot be kept where every node sees it. */
+export class SharedTableError extends Error {
+  readonly exitCode = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = 'SharedTableError';
+  }
 }
 
 export interface Candidate {
@@ -54,6 +73,9 @@ export class PersistentTable {
   candidates: Candidate[] = [];
   /** Where the loaded table came from. */
   source = 'nowhere (new table)';
+  readonly shared: boolean;
+  /** Shared mode: the lock every writer of this table takes. */
+  readonly clusterLock: ClusterLock | undefined;
   private readonly log: (msg: string) => void;
   /** The table moved to the state file and the root has no marker naming it yet. */
   private markerPending = false;
@@ -63,6 +85,8 @@ export class PersistentTable {
     this.xattrs = new XattrStore(opts.root);
     this.file = new StateFileStore(opts.stateFile);
     this.log = opts.log ?? (() => {});
+    this.shared = opts.shared ?? false;
+    this.clusterLock = this.shared ? new ClusterLock(opts.root) : undefined;
   }
 
   get where(): string {
@@ -135,7 +159,24 @@ export class PersistentTable {
     }
   }
 
+  /** Shared mode: read the newest generation and append what it has beyond `into` (merge.ts). */
+  async refresh(into: TableData): Promise<Merged> {
+    const fresh = await this.load();
+    return mergeNewer(into, fresh, this.source);
+  }
+
+  /** Shared mode: run `fn` under the cluster lock, once `into` holds the newest generation; `fn` saves what it adds. */
+  exclusive<T>(into: TableData, fn: (merged: Merged) => Promise<T>): Promise<T> {
+    if (!this.clusterLock) throw new Error(`the table of ${this.xattrs.root} is not shared`);
+    return this.clusterLock.hold(async () => fn(await this.refresh(into)));
+  }
+
   private useFile(reason: string): void {
+    if (this.shared)
+      throw new SharedTableError(
+        `${this.xattrs.root} is on a cluster filesystem shared by several stableid processes, so its table must live in its xattrs, where every node sees it, but ${reason}. ` +
+          `Serve an export whose filesystem takes user xattrs of up to 64 KiB (Gluster on xfs bricks, CephFS), writable by root`,
+      );
     this.mode = 'file';
     this.modeReason = reason;
   }

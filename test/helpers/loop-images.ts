@@ -164,7 +164,7 @@ const LOCK = join(tmpdir(), 'stableid-test-loop.lock');
  * every loop attach: an atomic mkdir holding the owner's pid; a lock whose
  * owner is dead is taken over.
  */
-async function withLoopLock<T>(fn: () => Promise<T>): Promise<T> {
+export async function withLoopLock<T>(fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {

@@ -65,6 +65,8 @@ export class Smbd {
     readonly dir: string,
     readonly conf: string,
     public port: number,
+    /** Runs smbd through this (e.g. nsenter into a cluster node's mount namespace); it must exec smbd, not fork. */
+    private readonly wrap: Wrap = (cmd, args) => [cmd, args],
   ) {}
 
   get pid(): number | undefined {
@@ -78,7 +80,8 @@ export class Smbd {
     const fh = await open(log, 'a');
     // `--foreground` keeps smbd our child; no `--no-process-group`, whose exit
     // signals the caller's process group. stdin is /dev/null.
-    const child = spawn(SMBD, ['--foreground', '-s', this.conf], { stdio: ['ignore', fh.fd, fh.fd] });
+    const [cmd, args] = this.wrap(SMBD, ['--foreground', '-s', this.conf]);
+    const child = spawn(cmd, args, { stdio: ['ignore', fh.fd, fh.fd] });
     await fh.close(); // the child has its own copy
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -141,20 +144,28 @@ export class Smbd {
  * Write an smb.conf for the given shares, add the test user, and start smbd on
  * 127.0.0.1 on a free port. Stopped in t.teardown.
  */
-export async function startSmbd(t: ExecutionContext, shares: ShareSpec[]): Promise<Smbd> {
+export type Wrap = (cmd: string, args: string[]) => [string, string[]];
+
+export interface SmbdOptions {
+  /** Lines added to [global] (e.g. clustering settings). */
+  global?: string;
+  wrap?: Wrap;
+}
+
+export async function startSmbd(t: ExecutionContext, shares: ShareSpec[], o: SmbdOptions = {}): Promise<Smbd> {
   const dir = await mkdtemp(join(tmpdir(), 'stableid-smbd-'));
   for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc'])
     await mkdir(join(dir, sub), { recursive: true });
   const conf = join(dir, 'smb.conf');
   const writeConf = (port: number) =>
-    writeFile(conf, globalSection(dir, port) + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
+    writeFile(conf, globalSection(dir, port) + (o.global ?? '') + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
   // A kernel-picked port, not a fixed one: test files run in parallel, and a restart
   // must find its port still free.
   let port = await freePort(0);
   await writeConf(port);
   // The test user must exist in the private passdb; smbpasswd reads the password twice from stdin.
   await feed(SMBPASSWD, ['-c', conf, '-a', '-s', SMB_USER], `${SMB_PASSWORD}\n${SMB_PASSWORD}\n`);
-  const smbd = new Smbd(dir, conf, port);
+  const smbd = new Smbd(dir, conf, port, o.wrap);
   t.teardown(async () => {
     await smbd.stop();
     await rm(dir, { recursive: true, force: true });
