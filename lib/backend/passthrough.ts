@@ -59,6 +59,16 @@ export class PassthroughBackend implements Backend {
     return new PassthroughBackend(opts, inodes, root);
   }
 
+  /**
+   * stableid's own files in the export root (the cluster lock) do not exist
+   * for clients: looking them up is ENOENT, making or removing them EPERM.
+   */
+  private hidden(dir: Inode, name: string, change = false): void {
+    if (dir !== this.root || !this.mapper.isReservedName(name)) return;
+    if (change) throw new FsError('EPERM', `${name} is reserved for stableid`);
+    throw new FsError('ENOENT', `${name} is reserved for stableid`);
+  }
+
   private async idOf(dev: bigint, ino: bigint): Promise<bigint> {
     return this.mapper.knownId(dev, ino) ?? this.mapper.idFor(dev, ino);
   }
@@ -77,6 +87,7 @@ export class PassthroughBackend implements Backend {
 
   async lookup(dir: Inode, name: string): Promise<Entry> {
     checkName(name);
+    this.hidden(dir, name);
     const dfd = this.inodes.fd(dir);
     const { attr } = await this.statAtFd(dfd, name);
     // Known file: the inode already pins it, and statx just saw it at this name.
@@ -206,18 +217,21 @@ export class PassthroughBackend implements Backend {
 
   async mknod(dir: Inode, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Entry> {
     checkName(name);
+    this.hidden(dir, name, true);
     await this.inodes.use(dir, (dfd) => sys.mknodat(dfd, name, mode, rdev));
     return this.made(dir, name, caller);
   }
 
   async mkdir(dir: Inode, name: string, mode: number, caller?: Caller): Promise<Entry> {
     checkName(name);
+    this.hidden(dir, name, true);
     await this.inodes.use(dir, (dfd) => sys.mkdirat(dfd, name, mode));
     return this.made(dir, name, caller);
   }
 
   async symlink(target: string, dir: Inode, name: string, caller?: Caller): Promise<Entry> {
     checkName(name);
+    this.hidden(dir, name, true);
     if (target.includes('\0')) throw new FsError('EINVAL', 'symlink target contains NUL');
     await this.inodes.use(dir, (dfd) => sys.symlinkat(target, dfd, name));
     return this.made(dir, name, caller);
@@ -248,23 +262,28 @@ export class PassthroughBackend implements Backend {
 
   async unlink(dir: Inode, name: string): Promise<void> {
     checkName(name);
+    this.hidden(dir, name, true);
     await this.inodes.use(dir, (dfd) => sys.unlinkat(dfd, name, 0));
   }
 
   async rmdir(dir: Inode, name: string): Promise<void> {
     checkName(name);
+    this.hidden(dir, name, true);
     await this.inodes.use(dir, (dfd) => sys.unlinkat(dfd, name, sys.AT_REMOVEDIR));
   }
 
   async rename(dir: Inode, name: string, newDir: Inode, newName: string, flags = 0): Promise<void> {
     checkName(name);
     checkName(newName);
+    this.hidden(dir, name, true);
+    this.hidden(newDir, newName, true);
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) throw new FsError('EINVAL', `rename flags 0x${flags.toString(16)} are not supported`);
     await this.inodes.use(dir, (dfd) => this.inodes.use(newDir, (ndfd) => sys.renameat2(dfd, name, ndfd, newName, flags)));
   }
 
   async link(node: Inode, newDir: Inode, newName: string): Promise<Entry> {
     checkName(newName);
+    this.hidden(newDir, newName, true);
     await this.inodes.use(node, (fd) => this.inodes.use(newDir, (dfd) => sys.linkat(fd, dfd, newName)));
     return { inode: this.inodes.ref(node), attr: await this.getattr(node) };
   }
@@ -287,6 +306,7 @@ export class PassthroughBackend implements Backend {
    */
   async create(dir: Inode, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; entry: Entry }> {
     checkName(name);
+    this.hidden(dir, name, true);
     const fd = sys.createAt(this.inodes.fd(dir), name, (flags & ~C.O_CREAT & ~C.O_EXCL) | O_NOFOLLOW, mode);
     if (fd < 0) {
       if (-fd !== 17 /* EEXIST */ || flags & C.O_EXCL) throw sys.errnoError(-fd, 'openat', name);
@@ -350,11 +370,13 @@ export class PassthroughBackend implements Backend {
   readdir(dir: Inode): Promise<string[]> {
     if (dir.type !== S_IFDIR) return Promise.reject(new FsError('ENOTDIR', `inode ${dir.id} is not a directory`));
     // The magic link names the pinned directory itself, however it was moved.
-    return this.inodes.use(dir, (fd) => readdir(`/proc/self/fd/${fd}`));
+    const names = this.inodes.use(dir, (fd) => readdir(`/proc/self/fd/${fd}`));
+    return dir === this.root ? names.then((ns) => ns.filter((n) => !this.mapper.isReservedName(n))) : names;
   }
 
   async statAt(dir: Inode, name: string): Promise<Attr> {
     checkName(name);
+    this.hidden(dir, name);
     return (await this.statAtFd(this.inodes.fd(dir), name)).attr;
   }
 

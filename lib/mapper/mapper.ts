@@ -45,6 +45,12 @@ export interface IdMapper {
    */
   isReservedXattr(name: string): boolean;
 
+  /**
+   * True for names directly in the export root that belong to stableid (the
+   * cluster lock file). Front-ends see no such file and cannot make one.
+   */
+  isReservedName(name: string): boolean;
+
   /** Flush pending table writes and release the export lock. */
   close(): Promise<void>;
 }

@@ -6,6 +6,7 @@
 // Over a cluster filesystem (table.shared) several processes on several nodes
 // write the table; allocation then runs under the cluster lock after reading
 // the newest generation (allocateShared).
+import { CLUSTER_LOCK_NAME } from '../table/cluster-lock.js';
 import { debuglog } from 'node:util';
 import { FsError } from '../errno.js';
 import { fingerprint } from '../table/checksum.js';
@@ -164,6 +165,10 @@ export class StableIdMapper implements IdMapper {
 
   isReservedXattr(name: string): boolean {
     return name.startsWith(XATTR_PREFIX);
+  }
+
+  isReservedName(name: string): boolean {
+    return name === CLUSTER_LOCK_NAME;
   }
 
   async close(): Promise<void> {

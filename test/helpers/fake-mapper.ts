@@ -20,5 +20,8 @@ export class FakeMapper implements IdMapper {
   isReservedXattr(name: string): boolean {
     return name.startsWith('user.stableid.');
   }
+  isReservedName(name: string): boolean {
+    return name === '.stableid.lock';
+  }
   async close(): Promise<void> {}
 }
