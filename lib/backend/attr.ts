@@ -19,6 +19,8 @@ export interface Attr {
   ctimeNs: bigint;
   /** Birth time where the source filesystem reports one, else 0n. */
   btimeNs: bigint;
+  /** The inode's generation (from its file handle), where the filesystem has one: NFS handles carry it. */
+  generation?: number;
 }
 
 export function attrFromStats(st: BigIntStats, id: bigint): Attr {

@@ -82,6 +82,13 @@ export interface Backend {
   readonly root: Inode;
   /** dir/name, not following a symlink; +1 reference. */
   lookup(dir: Inode, name: string): Promise<Entry>;
+  /**
+   * The file with stable id `id`, also one not held in this run (after a
+   * restart: NFS file handles), opened by inode number on its filesystem;
+   * ESTALE when it is gone, its number now names another file, or it cannot
+   * be reopened. +1 reference.
+   */
+  byId(id: bigint): Promise<Entry>;
   /** dir's parent directory; the root's parent is the root; never a directory above the root (EACCES). +1 reference. */
   parent(dir: Inode): Promise<Entry>;
   /** One more reference on an inode the caller holds (a 9P fid cloned by a walk). */

@@ -27,6 +27,8 @@ export class Inode {
   fd: number;
   /** Async syscalls using `fd` right now: it is not let go meanwhile. */
   busy = 0;
+  /** The inode's generation (from its handle), once the backend has read it. */
+  generation: number | undefined;
 
   constructor(
     /** The stable id (FUSE node id, st_ino, qid.path). */

@@ -10,7 +10,9 @@ import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
 import { type Attr, attrFromStatx, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID } from './attr.js';
 import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
+import { formatFor, type HandleFormat } from '../sys/handle-formats.js';
 import { type Inode, InodeTable } from './inodes.js';
+import type { IdOpener } from './open-by-id.js';
 
 export interface PassthroughOptions {
   /** Absolute path of the export root (SRC): resolved once, at open(). */
@@ -20,6 +22,8 @@ export interface PassthroughOptions {
   chownToCaller?: boolean;
   /** Most descriptors to hold for inodes (default: from RLIMIT_NOFILE). */
   descriptorBudget?: number;
+  /** Opens files by id alone, for ids not held in this run (byId; NFS handles after a restart). */
+  opener?: Pick<IdOpener, 'open'>;
   warn?: (msg: string) => void;
 }
 
@@ -39,11 +43,15 @@ export class PassthroughBackend implements Backend {
   private readonly chownToCaller: boolean;
   /** Open data descriptors (a handle is its fd). */
   private readonly handles = new Set<Handle>();
+  private readonly opener: Pick<IdOpener, 'open'> | undefined;
+  /** Mount id -> its filesystem's handle format (where the generation sits), read once per mount. */
+  private readonly formats = new Map<number, Promise<HandleFormat | undefined>>();
 
   private constructor(opts: PassthroughOptions, inodes: InodeTable, root: Inode) {
     this.rootPath = opts.root;
     this.mapper = opts.mapper;
     this.chownToCaller = opts.chownToCaller ?? false;
+    this.opener = opts.opener;
     this.inodes = inodes;
     this.root = root;
   }
@@ -56,7 +64,9 @@ export class PassthroughBackend implements Backend {
     const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
     const id = opts.mapper.knownId(sx[0], sx[1]) ?? (await opts.mapper.idFor(sx[0], sx[1]));
     const root = inodes.adopt(id, sx[0], sx[1], Number(sx[2]) & S_IFMT, fd);
-    return new PassthroughBackend(opts, inodes, root);
+    const backend = new PassthroughBackend(opts, inodes, root);
+    await backend.generationOf(root);
+    return backend;
   }
 
   /**
@@ -92,7 +102,10 @@ export class PassthroughBackend implements Backend {
     const { attr } = await this.statAtFd(dfd, name);
     // Known file: the inode already pins it, and statx just saw it at this name.
     const known = this.inodes.get(attr.ino);
-    if (known) return { inode: this.inodes.ref(known), attr };
+    if (known) {
+      attr.generation = known.generation;
+      return { inode: this.inodes.ref(known), attr };
+    }
     return this.pin(dir, name);
   }
 
@@ -117,7 +130,38 @@ export class PassthroughBackend implements Backend {
       throw err;
     }
     const { attr, dev, ino } = got;
-    return { inode: this.inodes.adopt(attr.ino, dev, ino, attr.mode & S_IFMT, fd), attr };
+    const inode = this.inodes.adopt(attr.ino, dev, ino, attr.mode & S_IFMT, fd);
+    attr.generation = inode.generation ?? (await this.generationOf(inode));
+    return { inode, attr };
+  }
+
+  /** The generation inside the inode's handle (where its filesystem keeps it), read once. */
+  private async generationOf(inode: Inode): Promise<number> {
+    const h = inode.handle;
+    let gen = 0;
+    if (h) {
+      const mount = sys.handleMount(h);
+      let format = this.formats.get(mount);
+      if (!format) {
+        format = this.inodes.use(inode, (fd) => statfs(`/proc/self/fd/${fd}`)).then((s) => formatFor(s.type), () => undefined);
+        this.formats.set(mount, format);
+      }
+      gen = (await format)?.generation({ type: h.readInt32LE(4), handle: h.subarray(8), mountId: mount }) ?? 0;
+    }
+    inode.generation ??= gen;
+    return inode.generation;
+  }
+
+  async byId(id: bigint): Promise<Entry> {
+    const known = this.inodes.get(id);
+    if (known) return { inode: this.inodes.ref(known), attr: await this.getattr(known) };
+    if (!this.opener) throw new FsError('ESTALE', `id ${id} is not open in this run`);
+    const entry = await this.adoptFd((await this.opener.open(id)).fd);
+    if (entry.inode.id !== id) {
+      this.forget(entry.inode);
+      throw new FsError('ESTALE', `id ${id} opened a file with id ${entry.inode.id}`);
+    }
+    return entry;
   }
 
   async parent(dir: Inode): Promise<Entry> {
@@ -176,7 +220,9 @@ export class PassthroughBackend implements Backend {
   async getattr(node: Inode): Promise<Attr> {
     // The pinned inode keeps its device, so its id is the one it was adopted with.
     const sx = sys.statx(this.inodes.fd(node), '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
-    return attrFromStatx(sx, node.id);
+    const attr = attrFromStatx(sx, node.id);
+    attr.generation = node.generation;
+    return attr;
   }
 
   async setattr(node: Inode, set: SetAttr, fh?: Handle): Promise<Attr> {

@@ -17,6 +17,7 @@ export function readOnly(inner: Backend): Backend {
       return inner.root;
     },
     lookup: (dir, name) => inner.lookup(dir, name),
+    byId: (id) => inner.byId(id),
     parent: (dir) => inner.parent(dir),
     hold: (inode) => inner.hold(inode),
     forget: (inode, count) => inner.forget(inode, count),

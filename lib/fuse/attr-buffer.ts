@@ -34,7 +34,7 @@ export function writeAttr(buf: Buffer, off: number, attr: Attr): void {
   buf.writeUInt32LE(attr.uid >>> 0, off + 80);
   buf.writeUInt32LE(attr.gid >>> 0, off + 84);
   buf.writeUInt32LE(Number(attr.blksize) >>> 0, off + 88);
-  buf.writeUInt32LE(0, off + 92);
+  buf.writeUInt32LE((attr.generation ?? 0) >>> 0, off + 92);
 }
 
 export function attrBuffer(attr: Attr): Buffer {

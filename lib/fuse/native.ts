@@ -72,7 +72,8 @@ export interface Native {
   // Every reply returns 0, or a negative errno when the kernel stopped waiting.
   replyErr(req: Req, errno: number): number;
   replyNone(req: Req): number;
-  replyEntry(req: Req, attr: Buffer): number;
+  /** nodeId: when it is not attr.ino (the root is node 1). */
+  replyEntry(req: Req, attr: Buffer, nodeId?: bigint): number;
   replyAttr(req: Req, attr: Buffer): number;
   replyReadlink(req: Req, target: string): number;
   replyOpen(req: Req, fh: number, flags: number): number;

@@ -98,6 +98,12 @@ export class FuseOps {
       this.backend.forget(entry.inode);
       throw err;
     }
+    if (entry.inode === this.backend.root) {
+      // Node 1, whose lookups the kernel does not count ('..' of a top directory).
+      this.native.replyEntry(req, attrBuffer(entry.attr), ROOT_NODE_ID);
+      this.backend.forget(entry.inode);
+      return;
+    }
     if (this.native.replyEntry(req, attrBuffer(entry.attr)) === 0) this.nodes.lookedUp(entry);
     else this.backend.forget(entry.inode);
   }
@@ -127,6 +133,11 @@ export class FuseOps {
     const inode = (ino: bigint) => nodes.get(ino).inode;
     return {
       [Op.LOOKUP]: async (req, ino, name) => {
+        // Export support (kernel file handles, NFS): "." names a node by id,
+        // which may not be held in this run (after a restart); ".." asks
+        // for a directory's parent, never above the export root.
+        if (name === '.') return this.entry(req, ino === ROOT_NODE_ID ? await be.byId(be.root.id) : await be.byId(ino));
+        if (name === '..') return this.entry(req, await be.parent(inode(ino)));
         this.entry(req, await be.lookup(inode(ino), name as string));
       },
       [Op.GETATTR]: async (req, ino) => {

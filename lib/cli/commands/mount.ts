@@ -16,6 +16,8 @@ import { OptionError, parseMountOptions } from '../../fuse/options.js';
 import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
 import { openMapper } from '../../mapper/open.js';
+import { StableIdMapper } from '../../mapper/stable-mapper.js';
+import { IdOpener } from '../../backend/open-by-id.js';
 import { TableCorruptError } from '../../table/record.js';
 import { ExportLockedError } from '../../table/lock.js';
 import { type CommandFactory, type Context, repeated } from '../context.js';
@@ -70,9 +72,11 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     throw err;
   }
   let backend: PassthroughBackend | undefined;
+  const warn = (msg: string) => io.err(`stableid: ${msg}`);
+  // Ids not held in this run (NFS handles after a restart) are opened by inode number through the table.
+  const opener = mapper instanceof StableIdMapper ? new IdOpener({ mapper, log: warn }) : undefined;
   try {
-    const warn = (msg: string) => io.err(`stableid: ${msg}`);
-    backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn });
+    backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn, opener });
     io.err(`stableid: up to ${backend.inodes.budget} files held open for the kernel at once (descriptors); more are reopened by file handle`);
     const stop = ctx.waitForStop();
     let fuse: FuseMount;
@@ -100,6 +104,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     return 0;
   } finally {
     backend?.close();
+    await opener?.close();
     await mapper.close();
   }
 }

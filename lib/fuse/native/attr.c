@@ -1,5 +1,6 @@
 // The attribute layout shared with lib/fuse/attr-buffer.ts: 96 bytes,
-// little-endian, 64-bit fields first. Ids, sizes and times keep all 64 bits.
+// little-endian, 64-bit fields first. Ids, sizes and times keep all 64 bits;
+// the last word is the file's generation (for entries).
 #include <string.h>
 #include "common.h"
 
@@ -26,6 +27,9 @@ void attr_decode(const uint8_t *p, struct stat *st) {
   st->st_gid = u32(p + 84);
   st->st_blksize = u32(p + 88);
 }
+
+// The file's generation (FUSE entries carry it), at the layout's spare slot.
+uint32_t attr_generation(const uint8_t *p) { return u32(p + 92); }
 
 void attr_encode(const struct stat *st, uint8_t *p) {
   memset(p, 0, ATTR_SIZE);

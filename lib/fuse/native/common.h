@@ -80,6 +80,7 @@ void free_event(struct event *ev);
 #define ATTR_SIZE 96
 void attr_decode(const uint8_t *p, struct stat *st);
 void attr_encode(const struct stat *st, uint8_t *p);
+uint32_t attr_generation(const uint8_t *p);
 
 napi_value throw_errno(napi_env env, int err, const char *what);
 #define NAPI_CALL(env, call)                                              \

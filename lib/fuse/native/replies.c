@@ -19,18 +19,22 @@ static napi_value result(napi_env env, int rc) {
   return out;
 }
 
-static int get_attr(napi_env env, napi_value buf, struct stat *st) {
+// The attributes and, for entries, the file's generation (kept next to them).
+static int get_attr(napi_env env, napi_value buf, struct stat *st, uint32_t *gen) {
   void *p;
   size_t len;
   if (napi_get_buffer_info(env, buf, &p, &len) != napi_ok || len < ATTR_SIZE) return 0;
   attr_decode(p, st);
+  if (gen) *gen = attr_generation(p);
   return 1;
 }
 
-static void fill_entry(struct session *s, const struct stat *st, struct fuse_entry_param *e) {
+// The node id is the stable id (st_ino); the generation makes a kernel file
+// handle of a deleted file stale when its inode number comes back (NFS).
+static void fill_entry(struct session *s, const struct stat *st, uint32_t gen, struct fuse_entry_param *e) {
   memset(e, 0, sizeof *e);
   e->ino = st->st_ino;
-  e->generation = 0;
+  e->generation = gen;
   e->attr = *st;
   e->attr_timeout = s->cfg.attr_timeout;
   e->entry_timeout = s->cfg.entry_timeout;
@@ -68,19 +72,25 @@ static napi_value reply_none(napi_env env, napi_callback_info info) {
   return result(env, 0);
 }
 
-// replyEntry(req, attr: Buffer): attr.ino 0 = negative entry (cached for entry_timeout).
+// replyEntry(req, attr: Buffer, nodeId?: bigint): attr.ino 0 = negative entry
+// (cached for entry_timeout). nodeId, when given, is the node id (the root's
+// is 1 while its st_ino is its stable id).
 static napi_value reply_entry(napi_env env, napi_callback_info info) {
-  ARGS(2) struct stat st;
+  ARGS(3) struct stat st;
   struct fuse_entry_param e;
-  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
-  fill_entry(fuse_req_userdata(req), &st, &e);
+  uint32_t gen;
+  if (!get_attr(env, argv[1], &st, &gen)) return result(env, fuse_reply_err(req, EIO));
+  fill_entry(fuse_req_userdata(req), &st, gen, &e);
+  uint64_t node;
+  bool lossless;
+  if (napi_get_value_bigint_uint64(env, argv[2], &node, &lossless) == napi_ok) e.ino = node;
   return result(env, fuse_reply_entry(req, &e));
 }
 
 // replyAttr(req, attr: Buffer)
 static napi_value reply_attr(napi_env env, napi_callback_info info) {
   ARGS(2) struct stat st;
-  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
+  if (!get_attr(env, argv[1], &st, NULL)) return result(env, fuse_reply_err(req, EIO));
   struct session *s = fuse_req_userdata(req);
   return result(env, fuse_reply_attr(req, &st, s->cfg.attr_timeout));
 }
@@ -119,8 +129,9 @@ static napi_value reply_create(napi_env env, napi_callback_info info) {
   ARGS(4) struct stat st;
   struct fuse_entry_param e;
   struct fuse_file_info fi;
-  if (!get_attr(env, argv[1], &st)) return result(env, fuse_reply_err(req, EIO));
-  fill_entry(fuse_req_userdata(req), &st, &e);
+  uint32_t gen;
+  if (!get_attr(env, argv[1], &st, &gen)) return result(env, fuse_reply_err(req, EIO));
+  fill_entry(fuse_req_userdata(req), &st, gen, &e);
   fill_fi(&fi, dbl_arg(env, argv[2]), u32_arg(env, argv[3]));
   return result(env, fuse_reply_create(req, &e, &fi));
 }
@@ -208,11 +219,12 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
     if (napi_get_value_string_utf8(env, v, name, sizeof name, &nl) != napi_ok) break;
     struct stat st;
     attr_decode(attrs + (size_t)i * ATTR_SIZE, &st);
+    uint32_t gen = attr_generation(attrs + (size_t)i * ATTR_SIZE);
     off_t next = (off_t)offsets[i];
     size_t want;
     if (plus) {
       struct fuse_entry_param e;
-      fill_entry(s, &st, &e);
+      fill_entry(s, &st, gen, &e);
       // '.' and '..' carry no entry: the kernel neither links nor counts them.
       if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) {
         e.ino = 0;

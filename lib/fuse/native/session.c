@@ -50,6 +50,10 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // truncate itself: the server writes as root, which the source never
   // clears them for (libfuse would otherwise leave it to us).
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // Kernel file handles (NFS re-export, open_by_handle_at on the mount) name
+  // a node by id and generation: with export support the kernel asks us for
+  // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
+  if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
   s->negotiated_max_write = conn->max_write;
   s->negotiated_max_readahead = conn->max_readahead;
 }
