@@ -1,11 +1,12 @@
-// NOT YET EXPECTED TO PASS: left out of `npm test` and CI (package.json ava
-// "files" excludes dist/test/pending). Run it by hand with
-//   npm run build && npx ava --config ava.pending.config.mjs
-// It is test/integration/nfs-ganesha.test.ts pointed at a stableid mount
-// (with the raw SRC beside it as the control): it passes once the FUSE layer
-// answers LOOKUP(id, ".") / LOOKUP(id, "..") for ids not seen since a restart
-// (FUSE_CAP_EXPORT_SUPPORT, lib/backend/open-by-id.ts) and puts each file's
-// generation in its entries. Move it to test/integration then.
+// The real NFS client across a restart, on a stableid mount (with the raw SRC
+// beside it as the control): Ganesha exports both, the Linux NFSv4.2 client in
+// a QEMU guest holds a cwd and open files on SRC's filesystem and on ext4 and
+// xfs images inside it, then stableid and Ganesha restart with the images
+// swapped (new st_dev) and caches dropped. Every handle must work afterwards:
+// the kernel asks stableid LOOKUP(id, ".") for ids it no longer holds, and
+// stableid reopens them by inode number through its table (lib/backend/
+// open-by-id.ts), generation checked. test/integration/nfs-ganesha.test.ts
+// shows bindfs losing every handle in the same scenario.
 import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
