@@ -190,9 +190,10 @@ export class ComposeStack {
     if (r.code !== 0) throw new Error(`podman-compose up failed (${r.code}):\n${(r.stdout + r.stderr).slice(-3000)}`);
   }
 
-  /** Containers, the network and the named volumes, gone. */
+  /** Containers, the named volumes and the network, gone (podman-compose 1.0.3 leaves the network). */
   async down(): Promise<void> {
     await this.compose(['down', '-v', '-t', '30']);
+    await podman(['network', 'rm', `${this.o.project}_default`]);
   }
 
   health(service: 'stableid' | 'samba'): Promise<Health> {
