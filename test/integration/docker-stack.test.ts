@@ -130,7 +130,11 @@ serial(`a non-root SMB user sees FileIds equal to stableid id on ext4 and xfs${w
   const files = await fileIdsAs(USER, PASSWORD, ['xfs/made-over-smb.txt']);
   ids = byPath(t, files);
   for (const p of ['top.txt', 'ext4/same-ino.txt', 'xfs/same-ino.txt', 'ext4/sub/deep.txt', 'xfs/made-over-smb.txt']) t.true(ids.has(p), `${p} listed over SMB`);
-  for (const [path, fileId] of ids) t.is(fileId, await stableId(path), `${path}: SMB FileId = stableid id`);
+  for (const [path, fileId] of ids) {
+    t.is(fileId, await stableId(path), `${path}: SMB FileId = stableid id`);
+    const ino = await check('stat', ['-c', '%i', join(mnt(), path)], { timeoutMs: 10_000 });
+    t.is(BigInt(ino.trim()), fileId, `${path}: = st_ino on the host's view of the mount`);
+  }
   t.not(ids.get('ext4/same-ino.txt'), ids.get('xfs/same-ino.txt'), 'equal inode numbers on two disks, two FileIds');
   const st = await check('stat', ['-c', '%u %i', join(mnt(), 'xfs', 'made-over-smb.txt')], { timeoutMs: 10_000 });
   t.is(st.trim(), `${UID} ${ids.get('xfs/made-over-smb.txt')}`, 'made by the user, with its stable id as st_ino on the host');
