@@ -120,6 +120,7 @@ export async function buildImages(): Promise<BuiltImages> {
       return { sidecar, samba, timings: { images: 'reused (built earlier in this run)' }, sidecarLog: await readFile(logFile, 'utf8') };
     }
     await dropOtherRuns(run);
+    await dropDeadStacks();
     const timed = async (what: string, fn: () => Promise<string>) => {
       const t0 = Date.now();
       const out = await fn();
@@ -142,6 +143,29 @@ export async function buildImages(): Promise<BuiltImages> {
 async function dropOtherRuns(run: string): Promise<void> {
   const list = await podman(['images', '--format', '{{.Repository}}:{{.Tag}}', '--filter', 'reference=localhost/stableid-test-*']);
   for (const ref of list.stdout.split('\n').filter(Boolean)) if (!ref.endsWith(`:${run}`)) await podman(['untag', ref]);
+}
+
+/**
+ * Containers, volumes and networks of test runs that died before their
+ * teardown (all are named docker-PID...).
+ */
+async function dropDeadStacks(): Promise<void> {
+  const dead = (name: string) => {
+    const m = /^docker-(\d+)[-_]/.exec(name);
+    if (!m) return false;
+    try {
+      process.kill(Number(m[1]), 0);
+      return false;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  };
+  const containers = (await podman(['ps', '-a', '--format', '{{.Names}}'])).stdout.split('\n').filter(dead);
+  if (containers.length) await podman(['rm', '-f', '-v', '-t', '5', ...containers]);
+  const volumes = (await podman(['volume', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').filter(dead);
+  if (volumes.length) await podman(['volume', 'rm', '-f', ...volumes]);
+  const networks = (await podman(['network', 'ls', '--format', '{{.Name}}'])).stdout.split('\n').filter(dead);
+  for (const n of networks) await podman(['network', 'rm', n]);
 }
 
 export async function freePort(): Promise<number> {
