@@ -2,7 +2,7 @@
 # Stand-ins for the base images docker/ builds on, for a machine that reaches
 # Debian's archive but no image registry (CI here):
 #
-#   debian:bookworm-slim     a minbase bookworm rootfs (mmdebstrap, this machine's apt sources)
+#   debian:bookworm-slim     a minbase bookworm rootfs (mmdebstrap from deb.debian.org, as debian's own)
 #   node:20-bookworm-slim    the same rootfs plus this machine's Node 20 laid out as the
 #                            official image has it (/usr/local/{bin,include/node,lib/node_modules})
 #   node:20-bookworm         the same image: the build stage installs its own compilers
@@ -77,6 +77,8 @@ if [ -f "$bundle" ]; then
   cp "$bundle" "$root/usr/local/etc/standin-ca-bundle.crt"
   extra="ENV NODE_EXTRA_CA_CERTS=/usr/local/etc/standin-ca-bundle.crt"
 fi
+made=
 for name in $NODE; do
-  if wanted "$name"; then import "$name" "$root" "$extra"; fi
+  wanted "$name" || continue
+  if [ -n "$made" ]; then podman tag "$made" "$name"; else import "$name" "$root" "$extra"; made=$name; fi
 done
