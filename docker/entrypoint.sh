@@ -4,30 +4,40 @@
 #
 #   entrypoint.sh [SRC [MNT [stableid-mount options...]]]
 #
-# SRC and MNT default to $STABLEID_SRC (/data) and $STABLEID_MNT (/stable).
+# SRC and MNT default to $STABLEID_SRC (/data) and $STABLEID_MNT
+# (/shared/stable); $STABLEID_OPTIONS, when set, is passed as -o OPTIONS.
+# MNT is a directory INSIDE a bind-mounted host directory, never the bind
+# itself: stableid cannot mount over a live mount, and a mount made on the
+# bind would die with the container (a restart would then have to bind a
+# dead mount, which the runtime refuses with ENOTCONN).
 # On SIGTERM or SIGINT (docker stop) it passes the signal on; stableid-mount
 # unmounts and exits 0, and so does this script. If the mount process dies
-# without unmounting, a dead FUSE mount would stay behind in the shared
-# mount namespace ("Transport endpoint is not connected" in the Samba
-# container): this script detaches it and exits with the process's status.
+# without unmounting, a dead FUSE mount would stay behind on the host and in
+# the Samba container ("Transport endpoint is not connected"): this script
+# detaches it and exits with the process's status. A dead mount left by a
+# container that was killed outright is detached at the next start.
 # $STABLEID_MOUNT names the mount program (tests and debugging).
 set -u
 
 SRC=${1:-${STABLEID_SRC:-/data}}
-MNT=${2:-${STABLEID_MNT:-/stable}}
+MNT=${2:-${STABLEID_MNT:-/shared/stable}}
 if [ "$#" -gt 2 ]; then shift 2; else set --; fi
+[ -n "${STABLEID_OPTIONS:-}" ] && set -- -o "$STABLEID_OPTIONS" "$@"
 MOUNT_CMD=${STABLEID_MOUNT:-stableid-mount}
 
 log() { echo "stableid-entrypoint: $*" >&2; }
 
-# Is $1 a mount point right now? (/proc/self/mountinfo field 5, octal escapes as the kernel writes them)
-is_mounted() {
+# The top mount at $1 now, as "mount_id fstype" ("" when none): from
+# /proc/self/mountinfo, octal escapes as the kernel writes them.
+top_mount() {
   want=$(printf '%s' "$1" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
-  awk -v m="$want" '$5 == m { found = 1 } END { exit !found }' /proc/self/mountinfo
+  awk -v m="$want" '{ for (i = 7; i <= NF; i++) if ($i == "-") break } $5 == m { t = $1 " " $(i + 1) } END { print t }' /proc/self/mountinfo
 }
 
+# A mount whose server is gone fails stat (ENOTCONN) or hangs.
+is_dead() { ! timeout 5 stat "$1/." >/dev/null 2>&1; }
+
 release() {
-  is_mounted "$MNT" || return 0
   fusermount3 -u -z "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || {
     log "could not unmount $MNT; unmount it on the host: umount -l <host path of $MNT>"
     return 1
@@ -36,12 +46,21 @@ release() {
 
 [ -d "$SRC" ] || { log "source $SRC is not a directory: bind-mount the data to share there (compose: volumes)"; exit 2; }
 [ -c /dev/fuse ] || { log "no /dev/fuse: run the container with --device /dev/fuse --cap-add SYS_ADMIN"; exit 2; }
+before=$(top_mount "$MNT")
+case "${before#* }" in
+  '') ;;
+  fuse | fuse.*)
+    if is_dead "$MNT"; then
+      # Left by a container that was killed (docker kill, OOM): clear it first.
+      log "$MNT is still mounted from an earlier run; detaching it"
+      release || exit 1
+      before=$(top_mount "$MNT")
+    fi ;; # a live one: the mount program refuses it and says whose it is
+  *)
+    log "$MNT is itself a ${before#* } mount (a bind?): bind the host directory that contains it, e.g. -v /srv/stableid:$(dirname "$MNT"):rshared"
+    exit 2 ;;
+esac
 mkdir -p "$MNT" 2>/dev/null || true
-if is_mounted "$MNT"; then
-  # Left by a container that was killed (docker kill, OOM): clear it first.
-  log "$MNT is still mounted from an earlier run; detaching it"
-  release || exit 1
-fi
 
 child=
 stopping=
@@ -64,7 +83,10 @@ while :; do
   kill -0 "$child" 2>/dev/null || break
 done
 
-if is_mounted "$MNT"; then
+# Only a mount the child made: one that was there before it started belongs
+# to someone else (the child refused to mount over it).
+after=$(top_mount "$MNT")
+if [ -n "$after" ] && [ "$after" != "$before" ]; then
   log "$MOUNT_CMD exited ($rc) and left $MNT mounted; detaching it"
   release || rc=1
 fi

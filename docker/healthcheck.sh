@@ -2,29 +2,51 @@
 # Container health check, for the stableid sidecar and for the Samba container
 # that shares its mount (no node needed: plain sh, awk and stat).
 #
-#   healthcheck.sh MNT [--smb-port PORT]
+#   healthcheck.sh MNT [--shared] [--smb-port PORT]
 #
 # Healthy (exit 0) when MNT is a FUSE mount in this container's mount
-# namespace, answers stat within 5 seconds, and (with --smb-port) something
-# listens on that TCP port. Unhealthy (exit 1, the reason on stdout, which
-# `docker inspect` shows) when the mount is gone, dead ("Transport endpoint is
-# not connected" after the sidecar died) or hung: a Samba share over an empty
-# mountpoint directory would otherwise serve an empty share with other ids.
+# namespace, answers stat within 5 seconds, with --shared propagates out of
+# this container, and with --smb-port something listens on that TCP port.
+# Unhealthy (exit 1, the reason on stdout, which `docker inspect` shows) when
+# the mount is gone, dead ("Transport endpoint is not connected" after the
+# sidecar died) or hung: a Samba share over an empty mountpoint directory
+# would otherwise serve an empty share with other ids.
+#
+# --shared is for the sidecar: a mount made under a bind without rshared
+# propagation stays in the sidecar, and Samba would serve the empty
+# directory under it. What this container cannot see: whether the host side
+# of the bind is shared. Docker refuses an rshared bind of a directory that is
+# not on a shared mount; podman makes it shared inside the container only, and
+# then only the Samba container's own check (and its root preexec) tells.
 set -u
-MNT=${1:?usage: healthcheck.sh MNT [--smb-port PORT]}
+usage='usage: healthcheck.sh MNT [--shared] [--smb-port PORT]'
+MNT=${1:?$usage}
+shift
+SHARED=
 PORT=
-[ "${2:-}" = --smb-port ] && PORT=${3:?--smb-port needs a port number}
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --shared) SHARED=1; shift ;;
+    --smb-port) PORT=${2:?--smb-port needs a port number}; shift 2 ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
 
 unhealthy() { echo "unhealthy: $*"; exit 1; }
 
+# The top mount at MNT: "major:minor fstype propagation" from
+# /proc/self/mountinfo, propagation "shared" when the optional fields
+# (7 up to "-") have shared:N.
 want=$(printf '%s' "$MNT" | sed 's/\\/\\134/g; s/ /\\040/g; s/	/\\011/g')
-# The top mount at MNT: "major:minor fstype" from /proc/self/mountinfo.
-top() {
-  awk -v m="$want" '{ for (i = 7; i <= NF; i++) if ($i == "-") break } $5 == m { t = $3 " " $(i + 1) } END { print t }' /proc/self/mountinfo
-}
-mount=$(top)
-[ -n "$mount" ] || unhealthy "$MNT is not mounted (is the stableid sidecar running, and the bind mount rshared/rslave?)"
-fstype=${mount#* }
+mount=$(awk -v m="$want" '$5 == m {
+  p = "private"
+  for (i = 7; i <= NF && $i != "-"; i++) if ($i ~ /^shared:/) p = "shared"
+  t = $3 " " $(i + 1) " " p
+} END { print t }' /proc/self/mountinfo)
+[ -n "$mount" ] || unhealthy "$MNT is not mounted (is the stableid sidecar running, and its host directory bound rshared here, rslave in Samba?)"
+majmin=${mount%% *}
+rest=${mount#* }
+fstype=${rest% *}
 case "$fstype" in
   fuse | fuse.*) ;;
   *) unhealthy "$MNT is a $fstype mount, not the stableid FUSE mount" ;;
@@ -32,7 +54,9 @@ esac
 dev=$(timeout 5 stat -c '%Hd:%Ld' "$MNT/." 2>/dev/null) || unhealthy "$MNT does not answer stat within 5 s (dead or hung FUSE mount)"
 # stat must have reached that mount, not the directory under it (the mount
 # can go away between reading mountinfo and stat).
-[ "$dev" = "${mount%% *}" ] || unhealthy "$MNT changed while checking (device $dev, mount ${mount%% *})"
+[ "$dev" = "$majmin" ] || unhealthy "$MNT changed while checking (device $dev, mount $majmin)"
+[ -z "$SHARED" ] || [ "${rest##* }" = shared ] ||
+  unhealthy "$MNT is not a shared mount, so neither the host nor Samba sees it: bind the host directory that contains it with rshared propagation"
 
 if [ -n "$PORT" ]; then
   hex=$(printf '%04X' "$PORT")
@@ -40,4 +64,4 @@ if [ -n "$PORT" ]; then
   awk -v p=":$hex" 'FNR > 1 && substr($2, length($2) - 4) == p && $4 == "0A" { ok = 1 } END { exit !ok }' \
     /proc/net/tcp /proc/net/tcp6 2>/dev/null || unhealthy "nothing listens on TCP port $PORT (smbd down?)"
 fi
-echo "healthy: $MNT ($fstype)${PORT:+, port $PORT listening}"
+echo "healthy: $MNT ($fstype${SHARED:+, shared})${PORT:+, port $PORT listening}"

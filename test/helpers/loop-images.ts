@@ -14,9 +14,10 @@
 // unmounts (lazily if busy) and detaches, even when the test fails.
 import type { ExecutionContext } from 'ava';
 import { execFile } from 'node:child_process';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withFileLock } from './file-lock.js';
 
 export type FsKind = 'ext4' | 'xfs';
 
@@ -159,38 +160,7 @@ async function makeCollidingFiles(dirs: Record<FsKind, string>, kinds: FsKind[])
 
 const LOCK = join(tmpdir(), 'stableid-test-loop.lock');
 
-/**
- * A lock across test processes (ava runs files in parallel workers) around
- * every loop attach: an atomic mkdir holding the owner's pid; a lock whose
- * owner is dead is taken over.
- */
-export async function withLoopLock<T>(fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      await mkdir(LOCK);
-      await writeFile(join(LOCK, 'pid'), String(process.pid));
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number(await readFile(join(LOCK, 'pid'), 'utf8').catch(() => ''));
-      if (owner && !alive(owner)) await rm(LOCK, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`${LOCK} held by pid ${owner || '?'} for 2 minutes`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(LOCK, { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Every loop attach runs under one lock across test processes. */
+export function withLoopLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withFileLock(LOCK, 120_000, fn);
 }

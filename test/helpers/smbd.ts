@@ -121,23 +121,38 @@ export class Smbd {
 
   /** Every file's FileId in a share, read by impacket over SMB2 (after creating `put` files over SMB). */
   async fileIds(share: string, put: string[] = []): Promise<SmbFileId[]> {
-    const args = [FILEIDS_PY, '127.0.0.1', String(this.port), share, SMB_USER, SMB_PASSWORD, ...put.flatMap((p) => ['--put', p])];
-    const { stdout } = await run(PYTHON, args, { timeout: 120_000, maxBuffer: 64 << 20 }).catch((err) => {
-      throw new Error(`smb-fileids.py on [${share}] failed: ${err.stderr || err.message}`);
-    });
-    return stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => {
-        const r = JSON.parse(line) as { path: string; dir: boolean; listingId: string | null; internalId: string };
-        return {
-          path: r.path,
-          dir: r.dir,
-          listingId: r.listingId === null ? undefined : BigInt(r.listingId),
-          internalId: BigInt(r.internalId),
-        };
-      });
+    return smbFileIds({ port: this.port, share, user: SMB_USER, password: SMB_PASSWORD, put });
   }
+}
+
+export interface SmbClient {
+  host?: string;
+  port: number;
+  share: string;
+  user: string;
+  password: string;
+  /** Files to create over SMB first. */
+  put?: string[];
+}
+
+/** Every file's FileId in a share of any SMB server, read by impacket (test/helpers/smb-fileids.py). */
+export async function smbFileIds(c: SmbClient): Promise<SmbFileId[]> {
+  const args = [FILEIDS_PY, c.host ?? '127.0.0.1', String(c.port), c.share, c.user, c.password, ...(c.put ?? []).flatMap((p) => ['--put', p])];
+  const { stdout } = await run(PYTHON, args, { timeout: 120_000, maxBuffer: 64 << 20 }).catch((err) => {
+    throw new Error(`smb-fileids.py on [${c.share}] as ${c.user} failed: ${err.stderr || err.message}`);
+  });
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const r = JSON.parse(line) as { path: string; dir: boolean; listingId: string | null; internalId: string };
+      return {
+        path: r.path,
+        dir: r.dir,
+        listingId: r.listingId === null ? undefined : BigInt(r.listingId),
+        internalId: BigInt(r.internalId),
+      };
+    });
 }
 
 /**

@@ -132,6 +132,17 @@ async function childrenOf(pid: number): Promise<number[]> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A live FUSE mount of `from` at `mnt` that is not the entrypoint's (bindfs), until the test ends. */
+async function liveBindfs(t: ExecutionContext, from: string, mnt: string): Promise<void> {
+  const fuse = spawn('bindfs', ['-f', from, mnt], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => fuse.once('exit', resolve));
+  t.teardown(async () => {
+    await run('fusermount3', ['-u', mnt]).catch(() => undefined);
+    await Promise.race([exited, sleep(5000)]);
+  });
+  for (let i = 0; i < 100 && (await health(mnt)).code !== 0; i++) await sleep(100);
+}
+
 for (const m of mounters) {
   serial(`entrypoint (${m.name}): mounts, is healthy, and on SIGTERM unmounts and exits 0${why}`, async (t) => {
     const d = await dirs(t);
@@ -205,13 +216,7 @@ serial(`healthcheck: a non-FUSE mount is unhealthy; --smb-port needs a listener$
   t.regex(h.out, /is a \S+ mount, not the stableid FUSE mount/);
   await run('umount', [d.mnt]);
 
-  const fuse = spawn('bindfs', ['-f', d.src, d.mnt], { stdio: 'ignore' });
-  const fuseExit = new Promise((resolve) => fuse.once('exit', resolve));
-  t.teardown(async () => {
-    await run('fusermount3', ['-u', d.mnt]).catch(() => undefined);
-    await Promise.race([fuseExit, sleep(5000)]);
-  });
-  for (let i = 0; i < 100 && (await health(d.mnt)).code !== 0; i++) await sleep(100);
+  await liveBindfs(t, d.src, d.mnt);
   const srv = createServer();
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   const port = (srv.address() as { port: number }).port;
@@ -222,4 +227,41 @@ serial(`healthcheck: a non-FUSE mount is unhealthy; --smb-port needs a listener$
   const closed = await health(d.mnt, '--smb-port', String(port));
   t.is(closed.code, 1);
   t.regex(closed.out, /nothing listens on TCP port/);
+});
+
+serial(`entrypoint refuses a MNT that is itself a bind mount, and leaves the bind alone${why}`, async (t) => {
+  const d = await dirs(t);
+  // The old compose layout: the host directory bound at MNT itself.
+  await run('mount', ['--bind', d.src, d.mnt]);
+  t.teardown(() => run('umount', ['-l', d.mnt]).then(() => undefined, () => undefined));
+  const r = startEntrypoint(t, mounters[0], d);
+  t.is(await r.exit, 2, r.log());
+  t.regex(r.log(), /is itself a \S+ mount \(a bind\?\): bind the host directory that contains it/);
+  t.is((await mountSources(d.mnt)).length, 1, 'the bind is still there, with nothing on top');
+});
+
+serial(`entrypoint leaves a live mount it did not make, and the mount program refuses it${why}`, async (t) => {
+  const d = await dirs(t);
+  const other = join(dirname(d.src), 'other-src');
+  await mkdir(other);
+  await liveBindfs(t, other, d.mnt);
+  const r = startEntrypoint(t, mounters[0], d);
+  t.not(await r.exit, 0, 'nothing to serve: the container must not look healthy');
+  t.notRegex(r.log(), /detaching/, r.log());
+  t.deepEqual(await mountSources(d.mnt), [other], 'the other mount is untouched');
+  t.is((await health(d.mnt)).code, 0, 'and still answers');
+});
+
+serial(`healthcheck --shared: a FUSE mount that does not propagate is unhealthy${why}`, async (t) => {
+  const d = await dirs(t);
+  await liveBindfs(t, d.src, d.mnt);
+  // Under a private parent (this machine's / is private), as under a bind without rshared.
+  await run('mount', ['--make-private', d.mnt]);
+  const alone = await health(d.mnt, '--shared');
+  t.is(alone.code, 1, alone.out);
+  t.regex(alone.out, /is not a shared mount, so neither the host nor Samba sees it/);
+  await run('mount', ['--make-shared', d.mnt]);
+  const shared = await health(d.mnt, '--shared');
+  t.is(shared.code, 0, shared.out);
+  t.regex(shared.out, /shared/);
 });
