@@ -16,6 +16,11 @@
       "target_name": "stableid_sys",
       "sources": ["lib/sys/native/sys.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "stableid_notify",
+      "sources": ["lib/status/native/notify.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

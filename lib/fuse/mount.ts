@@ -7,7 +7,7 @@
 // can exit. `ended` resolves once every request in flight is answered and
 // the native session is freed.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Backend } from '../backend/backend.js';
 import { isCode } from '../errno.js';
@@ -29,6 +29,8 @@ export interface StartOptions {
   warn?: (msg: string) => void;
   /** How long unmount() waits for clients to let go before aborting the connection. */
   graceMs?: number;
+  /** Called for every request that reaches JS (for `stableid status`; must be cheap). */
+  onRequest?: (op: Op) => void;
 }
 
 export class FuseMount {
@@ -75,6 +77,7 @@ export class FuseMount {
       void this.finish();
       return;
     }
+    this.opts.onRequest?.(op);
     if (op === Op.FORGET) {
       this.ops.handle(op, req, ino, a, b, c, d);
       return;
@@ -94,6 +97,17 @@ export class FuseMount {
     if (this.session) this.native.destroy(this.session);
     this.session = undefined;
     this.resolveEnded();
+  }
+
+  /**
+   * Resolves once a stat of the mountpoint, through the kernel, returns the
+   * export root's id: the kernel's INIT and the first GETATTR have been
+   * answered. Asynchronous (a libuv pool thread waits, this thread serves).
+   */
+  async answers(timeoutMs = 30_000): Promise<void> {
+    const st = await withTimeout(stat(this.opts.mountpoint, { bigint: true }), timeoutMs);
+    if (!st) throw new Error(`${this.opts.mountpoint} did not answer a stat within ${timeoutMs} ms`);
+    if (st.ino !== this.opts.rootId) throw new Error(`${this.opts.mountpoint} shows inode ${st.ino}, not the export root's id ${this.opts.rootId}: something else is mounted over it`);
   }
 
   /** Unmounts (lazily) and resolves when the session has ended. */
@@ -131,6 +145,15 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
   try {
     return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
   } finally {
     clearTimeout(timer);
   }

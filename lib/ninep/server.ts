@@ -18,6 +18,8 @@ export interface NinepServerOptions {
   maxMsize?: number;
   /** The export's path on this host, accepted as Tattach aname (diod's clients send one). */
   exportPath?: string;
+  /** Called with each request's message type (for `stableid status`; must be cheap). */
+  onRequest?: (type: number) => void;
 }
 
 export interface NinepServer {
@@ -25,6 +27,8 @@ export interface NinepServer {
   readonly addresses: string[];
   /** Stop listening, close every connection and release their open files. */
   close(): Promise<void>;
+  /** Open connections and the fids they hold right now. */
+  connections(): { connections: number; fids: number };
 }
 
 export const DEFAULT_MAX_MSIZE = 4 << 20;
@@ -40,6 +44,7 @@ export async function startNinepServer(opts: NinepServerOptions): Promise<NinepS
     // A rename moves the fids of every connection, not only the renamer's.
     renamed: (from: string, to: string) => sessions.forEach((s) => s.fids.renamed(from, to)),
     removed: (path: string) => sessions.forEach((s) => s.fids.removed(path)),
+    onRequest: opts.onRequest,
   };
   const addrs = (Array.isArray(opts.listen) ? opts.listen : [opts.listen ?? DEFAULT_LISTEN]).map(parseListen);
   const servers: { server: Server; addr: ListenAddr }[] = [];
@@ -63,6 +68,7 @@ export async function startNinepServer(opts: NinepServerOptions): Promise<NinepS
       for (const s of sessions) s.close();
       await Promise.all(servers.map((s) => closeServer(s.server, s.addr)));
     },
+    connections: () => ({ connections: sessions.size, fids: [...sessions].reduce((n, s) => n + s.fids.size, 0) }),
   };
 }
 

@@ -1,6 +1,6 @@
 #!/bin/sh
-# npm's install step: build the two addons (stableid_fuse.node over libfuse3,
-# stableid_sys.node) with node-gyp against the running node's own headers, so
+# npm's install step: build the addons (stableid_fuse.node over libfuse3,
+# stableid_sys.node, stableid_notify.node) with node-gyp against the running node's own headers, so
 # nothing is downloaded. Missing libfuse3 headers fail with one line.
 set -e
 if ! pkg-config --exists fuse3 2>/dev/null || [ ! -f "$(pkg-config --variable=includedir fuse3)/fuse3/fuse_lowlevel.h" ]; then
