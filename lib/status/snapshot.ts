@@ -24,6 +24,7 @@ export interface NinepView {
 export interface TableView {
   /** Where new prefixes are written (xattrs on SRC or a state file). */
   where: string;
+  /** Prefixes handed out (1..65535); prefix 0, SRC's own filesystem, is not counted. */
   prefixes: number;
 }
 

@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { FSTYPE } from '../../fuse/mountinfo.js';
+import { MAX_PREFIX } from '../../mapper/mapper.js';
 import { readMountinfo } from '../../mountinfo.js';
 import { exportStatusName, mountStatusName, queryStatus, StatusQueryError } from '../../status/control.js';
 import type { Counts } from '../../status/counters.js';
@@ -48,7 +49,7 @@ export function formatStatus(path: string, s: StatusSnapshot): string {
   const lines = [`${path}: served by pid ${s.pid} since ${s.since.replace(/\.\d+Z$/, 'Z')} (up ${duration(s.uptimeSeconds)}), stableid ${s.version}`];
   const row = (k: string, v: string) => lines.push(`  ${k.padEnd(7)} ${v}`);
   row('source', s.source);
-  if (s.table) row('table', `${s.table.prefixes} prefix${s.table.prefixes === 1 ? '' : 'es'}, in ${s.table.where}`);
+  if (s.table) row('table', `${s.table.prefixes} of ${MAX_PREFIX} prefixes in use, in ${s.table.where}`);
   for (const f of s.frontends) {
     if (f.kind === 'fuse') row('fuse', `${f.mountpoint}: ${f.openNodes} open nodes, ${requests(f.requests)}`);
     else row('9p', `${f.addresses.join(' ')}: ${f.connections} connection${f.connections === 1 ? '' : 's'}, ${f.openFids} open fids, ${requests(f.requests)}`);
