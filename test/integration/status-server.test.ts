@@ -123,3 +123,22 @@ serial(`status of an unserved directory or a dead mount exits 3 and says why${wh
   const bySrc = await run(process.execPath, [STABLEID, 'status', src]);
   t.is(bySrc.code, 3);
 });
+
+test.serial('status SRC finds a 9P-only server (stableid serve-9p) too', async (t) => {
+  const dir = await tempDir(t, 'admin-status-9p-');
+  const [src, sock] = [join(dir, 'src'), join(dir, '9p.sock')];
+  await mkdir(src);
+  const proc = new Started(process.execPath, [STABLEID, 'serve-9p', src, '--listen', `unix:${sock}`, '--state-dir', join(dir, 'state')]);
+  t.teardown(async () => {
+    if (proc.running) proc.child.kill('SIGTERM');
+    if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
+  });
+  await proc.waitFor(/serving .* over 9P2000\.L/);
+  const c = await NinepClient.attached(`unix:${sock}`);
+  t.teardown(() => c.close());
+  const s = await statusJson(src);
+  t.is(s.pid, proc.pid);
+  t.is(s.mountpoint, undefined);
+  t.deepEqual(s.frontends, [{ kind: '9p', addresses: [`unix:${sock}`], connections: 1, openFids: 1, requests: { total: 2, byOp: { Tversion: 1, Tattach: 1 } } }]);
+  t.is(s.table?.prefixes, 0);
+});

@@ -16,12 +16,13 @@ import { type NinepServer, startNinepServer } from '../../ninep/server.js';
 import { OptionError, parseMountOptions } from '../../fuse/options.js';
 import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
-import { openMapper, StableIdMapper } from '../../mapper/open.js';
+import { openMapper } from '../../mapper/open.js';
 import { exportStatusName, mountStatusName, type StatusServer, serveStatus } from '../../status/control.js';
 import { RequestCounter } from '../../status/counters.js';
 import { fuseOpName, ninepMessageName } from '../../status/names.js';
 import { type Readiness, StartReporter } from '../../status/readiness.js';
 import { type StatusViews, takeSnapshot } from '../../status/snapshot.js';
+import { tableView } from '../../status/table-view.js';
 import { TableCorruptError } from '../../table/record.js';
 import { ExportLockedError } from '../../table/lock.js';
 import { type CommandFactory, type Context, repeated } from '../context.js';
@@ -150,12 +151,6 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   } finally {
     await mapper.close();
   }
-}
-
-/** Where the table lives and how big it is, when the mapper is the persistent one (tests may pass a fake). */
-function tableView(mapper: IdMapper): StatusViews['table'] {
-  if (!(mapper instanceof StableIdMapper)) return undefined;
-  return () => ({ where: mapper.table.where, prefixes: mapper.tableData.prefixes.length });
 }
 
 /** The numbers of `stableid status` on one line (SIGUSR1). */
