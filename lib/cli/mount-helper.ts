@@ -128,11 +128,16 @@ export async function runMountHelper(argv: string[], deps: HelperDeps = defaultD
   });
   const outcome = line === 'READY' ? { ok: true as const } : { ok: false as const, reason: line?.startsWith('FAIL ') ? line.slice(5) : await exited };
   (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void }).destroy();
-  child.unref();
   if (!outcome.ok) {
+    // The server exits right after saying why; wait for that (briefly), so that
+    // when mount(8) returns nothing of this start is left running.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
     io.err(`stableid: ${outcome.reason}`);
     return EX_MOUNT_FAILED;
   }
+  child.unref();
   if (args.verbose) io.out(`stableid: serving ${src} at ${mnt} (pid ${child.pid}, log ${log})`);
   return 0;
 }

@@ -37,7 +37,7 @@ export class MountNamespace {
       for (const name of ['stableid', 'stableid-mount']) await symlink(join(binDir, name), join(dir, 'bin', name));
       overlays['/usr/local/bin'] = join(dir, 'bin');
     }
-    const holder = new Started('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, join(repoRoot, 'dist/test/helpers/ns-holder.js'), JSON.stringify({ overlays })], undefined, { stdin: 'pipe' });
+    const holder = new Started('unshare', ['--mount', '--propagation', 'private', '--', process.execPath, join(repoRoot, 'dist/test/helpers/ns-holder.js'), JSON.stringify({ overlays, keep: [tmpdir(), repoRoot] })], undefined, { stdin: 'pipe' });
     const ns = new MountNamespace(holder, dir);
     t.teardown(() => ns.close());
     await holder.waitFor(/^ready$/m, 20_000);

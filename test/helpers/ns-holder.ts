@@ -1,6 +1,6 @@
 // The first process of a private mount namespace for the mount(8) tests
 // (test/helpers/mount-ns.ts starts it under `unshare --mount`):
-//   node ns-holder.js '{"overlays": {"/usr/sbin": "/tmp/x/sbin"}}'
+//   node ns-holder.js '{"overlays": {"/usr/sbin": "/tmp/x/sbin"}, "keep": ["/tmp", "/work/repo"]}'
 // 1. Drops this namespace's copies of other mounts. The host's root is
 //    private, so a copy would keep another session's FUSE or loop mount alive
 //    after it unmounts it (its server would not see the end).
@@ -12,15 +12,18 @@
 //    it lazily unmounts every fuse.stableid mount here, so their servers end,
 //    and exits; the namespace goes with its last process.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { parseMountinfo } from '../../lib/mountinfo.js';
 
-const config = JSON.parse(process.argv[2] ?? '{}') as { overlays?: Record<string, string> };
-const keep = (p: string) => p === '/' || /^\/(proc|sys|dev)(\/|$)/.test(p) || p.startsWith('/mnt/sandboxing');
+const config = JSON.parse(process.argv[2] ?? '{}') as { overlays?: Record<string, string>; keep?: string[] };
+// Kept: the system mounts, and any mount the test's own paths (its temp dir, this checkout) live on.
+const under = (path: string, mnt: string) => mnt === '/' || path === mnt || path.startsWith(`${mnt}/`);
+const keep = (p: string) => p === '/' || /^\/(proc|sys|dev)(\/|$)/.test(p) || p.startsWith('/mnt/sandboxing') || (config.keep ?? []).some((k) => under(k, p));
 const mounts = () => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
 const umountLazy = (p: string) => {
   try {
-    execFileSync('umount', ['-l', '--', p], { stdio: 'ignore' });
+    // -c: no canonicalising, which would stat the mountpoint and hang on a stuck FUSE server.
+    execFileSync('umount', ['-l', '-c', '--', p], { stdio: 'ignore', timeout: 5000 });
   } catch {
     /* already gone with its parent */
   }
@@ -30,6 +33,7 @@ for (const m of mounts().reverse()) if (!keep(m.mountPoint)) umountLazy(m.mountP
 for (const [target, upper] of Object.entries(config.overlays ?? {})) {
   execFileSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${upper}:${target}`, target]);
 }
+mkdirSync('/run/mount', { recursive: true });
 execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', '/run/mount']);
 process.stdout.write('ready\n');
 

@@ -81,7 +81,9 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   process.umask(0);
   let mapper: IdMapper;
   try {
-    mapper = await deps.openMapper({ root: src, stateDir: args.stateDir ?? fstab.stateDir, log: (msg) => log.info(msg) });
+    // The mapper's messages carry no level: apart from the start-up line saying where the table
+    // is, each reports something an admin should see (prefixes running out, devices changing, writes failing).
+    mapper = await deps.openMapper({ root: src, stateDir: args.stateDir ?? fstab.stateDir, log: (msg) => (/^table of /.test(msg) ? log.info(msg) : log.warn(msg)) });
   } catch (err) {
     if (err instanceof ExportLockedError) throw new UsageError(err.message, 1);
     if (err instanceof TableCorruptError) throw new UsageError(`the id table is damaged: ${err.message} (see stableid table --help; nothing was mounted)`, 1);
