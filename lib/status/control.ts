@@ -10,6 +10,7 @@
 // network namespace may read the snapshot, which holds paths, options and
 // counters (what /proc/self/mountinfo already shows), never file contents.
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import type { StatusSnapshot } from './snapshot.js';
 
@@ -19,6 +20,12 @@ export function exportStatusName(dev: bigint, ino: bigint): string {
 
 export function mountStatusName(mountpoint: string): string {
   return `\0stableid/status/mount/${createHash('sha256').update(mountpoint).digest('hex')}`;
+}
+
+/** The names a server of SRC (mounted at MNT, if it mounts) answers on. */
+export async function statusNames(src: string, mnt?: string): Promise<string[]> {
+  const root = await stat(src, { bigint: true });
+  return [...(mnt ? [mountStatusName(mnt)] : []), exportStatusName(root.dev, root.ino)];
 }
 
 export interface StatusServer {

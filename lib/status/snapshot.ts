@@ -74,3 +74,14 @@ export function takeSnapshot(views: StatusViews, since: Date, version: string): 
     log: views.log,
   };
 }
+
+/** The same numbers on one log line (SIGUSR1). */
+export function summaryLine(s: StatusSnapshot): string {
+  const parts = [`status: pid ${s.pid}`];
+  if (s.table) parts.push(`${s.table.prefixes} prefixes in ${s.table.where}`);
+  for (const f of s.frontends) {
+    if (f.kind === 'fuse') parts.push(`fuse ${f.openNodes} open nodes, ${f.requests.total} requests`);
+    else parts.push(`9p ${f.connections} connections, ${f.openFids} fids, ${f.requests.total} requests`);
+  }
+  return parts.join('; ');
+}

@@ -5,7 +5,6 @@
 // Process layout: one mapper (the id table of SRC) and one backend are opened
 // here and shared by every front-end this process serves. FUSE is the first;
 // a second (9P, `--9p ADDR`) starts in the marked place on the same backend.
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { PassthroughBackend } from '../../backend/passthrough.js';
@@ -17,11 +16,11 @@ import { OptionError, parseMountOptions } from '../../fuse/options.js';
 import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
 import { openMapper } from '../../mapper/open.js';
-import { exportStatusName, mountStatusName, type StatusServer, serveStatus } from '../../status/control.js';
+import { type StatusServer, serveStatus, statusNames } from '../../status/control.js';
 import { RequestCounter } from '../../status/counters.js';
 import { fuseOpName, ninepMessageName } from '../../status/names.js';
 import { type Readiness, StartReporter } from '../../status/readiness.js';
-import { type StatusViews, takeSnapshot } from '../../status/snapshot.js';
+import { type StatusSnapshot, type StatusViews, summaryLine, takeSnapshot } from '../../status/snapshot.js';
 import { tableView } from '../../status/table-view.js';
 import { TableCorruptError } from '../../table/record.js';
 import { ExportLockedError } from '../../table/lock.js';
@@ -104,7 +103,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     let ninep: NinepServer | undefined;
     const ninepRequests = new RequestCounter(ninepMessageName);
     let status: StatusServer | undefined;
-    let views: StatusViews;
+    let snapshot: () => StatusSnapshot;
     try {
       if (fstab.ninep.length) {
         try {
@@ -116,7 +115,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
         }
       }
       const served = ninep;
-      views = {
+      const views: StatusViews = {
         source: src,
         table: tableView(mapper),
         fuse: { mountpoint: mnt, options: fstab.mount, openNodes: () => fuse.ops.nodes.size, requests: () => fuseRequests.snapshot() },
@@ -124,9 +123,8 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
         log: args.logFile,
       };
       const since = new Date();
-      const snapshot = () => takeSnapshot(views, since, packageVersion());
-      const root = await stat(src, { bigint: true });
-      status = await serveStatus([mountStatusName(mnt), exportStatusName(root.dev, root.ino)], snapshot, (msg) => log.warn(msg));
+      snapshot = () => takeSnapshot(views, since, packageVersion());
+      status = await serveStatus(await statusNames(src, mnt), snapshot, (msg) => log.warn(msg));
       await fuse.answers().catch((err: Error) => {
         throw new UsageError(`cannot mount ${mnt}: ${err.message} (nothing is mounted)`, 1);
       });
@@ -139,7 +137,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     const serving = `serving ${src} at ${mnt}${ninep ? ` and over 9P2000.L at ${ninep.addresses.join(' ')}` : ''}`;
     log.info(`${serving} (pid ${process.pid})`);
     args.readiness?.ready(serving);
-    const onUsr1 = () => log.info(summary(views));
+    const onUsr1 = () => log.info(summaryLine(snapshot()));
     process.on('SIGUSR1', onUsr1);
     const why = await Promise.race([fuse.ended.then(() => 'unmounted' as const), stop]);
     process.off('SIGUSR1', onUsr1);
@@ -153,19 +151,6 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   } finally {
     await mapper.close();
   }
-}
-
-/** The numbers of `stableid status` on one line (SIGUSR1). */
-function summary(views: StatusViews): string {
-  const parts = [`status: pid ${process.pid}`];
-  const table = views.table?.();
-  if (table) parts.push(`${table.prefixes} prefixes in ${table.where}`);
-  if (views.fuse) parts.push(`fuse ${views.fuse.openNodes()} open nodes, ${views.fuse.requests().total} requests`);
-  if (views.ninep) {
-    const c = views.ninep.connections();
-    parts.push(`9p ${c.connections} connections, ${c.fids} fids, ${views.ninep.requests().total} requests`);
-  }
-  return parts.join('; ');
 }
 
 /** The one-line reason a start failed, as the mount helper and systemd show it. */

@@ -11,7 +11,7 @@ import { TableCorruptError } from '../../table/record.js';
 import { openMapper } from '../../mapper/open.js';
 import { DEFAULT_LISTEN, ListenError, parseListen } from '../../ninep/listen.js';
 import { DEFAULT_MAX_MSIZE, startNinepServer } from '../../ninep/server.js';
-import { exportStatusName, serveStatus } from '../../status/control.js';
+import { serveStatus, statusNames } from '../../status/control.js';
 import { RequestCounter } from '../../status/counters.js';
 import { ninepMessageName } from '../../status/names.js';
 import { type StatusViews, takeSnapshot } from '../../status/snapshot.js';
@@ -60,8 +60,7 @@ export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<numbe
       ninep: { addresses: server.addresses, connections: () => server.connections(), requests: () => requests.snapshot() },
     };
     const since = new Date();
-    const root = await stat(src, { bigint: true });
-    const status = await serveStatus([exportStatusName(root.dev, root.ino)], () => takeSnapshot(views, since, packageVersion()), say);
+    const status = await serveStatus(await statusNames(src), () => takeSnapshot(views, since, packageVersion()), say);
     io.out(`stableid: serving ${src} over 9P2000.L at ${server.addresses.join(' ')} (aname "${src}" or "")`);
     await stop;
     await status.close();
