@@ -15,6 +15,7 @@ import { FSTYPE, mountAt } from './mountinfo.js';
 import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
 import { FuseOps } from './ops.js';
 import { fuseArgs, type MountOptions } from './options.js';
+import { withTimeout } from './preflight.js';
 
 const run = promisify(execFile);
 const EPERM = 1;
@@ -145,15 +146,6 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
   try {
     return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]);
   } finally {
     clearTimeout(timer);
   }
