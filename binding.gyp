@@ -26,6 +26,11 @@
       "target_name": "stableid_lock",
       "sources": ["lib/table/native/lock.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
+    },
+    {
+      "target_name": "stableid_notify",
+      "sources": ["lib/status/native/notify.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

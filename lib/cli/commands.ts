@@ -5,6 +5,7 @@ import { idCommand } from './commands/id.js';
 import { mountCommand } from './commands/mount.js';
 import { serve9pCommand } from './commands/serve-9p.js';
 import { smbConfCommand } from './commands/smb-conf.js';
+import { statusCommand } from './commands/status.js';
 import { tableCommand } from './commands/table.js';
 import type { CommandFactory } from './context.js';
 
@@ -14,4 +15,5 @@ export const commands: CommandFactory[] = [
   tableCommand,
   idCommand,
   serve9pCommand,
+  statusCommand,
 ];

@@ -7,7 +7,7 @@
 // can exit. `ended` resolves once every request in flight is answered and
 // the native session is freed.
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Backend } from '../backend/backend.js';
 import { isCode } from '../errno.js';
@@ -15,6 +15,7 @@ import { FSTYPE, mountAt } from './mountinfo.js';
 import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
 import { FuseOps } from './ops.js';
 import { fuseArgs, type MountOptions } from './options.js';
+import { withTimeout } from './preflight.js';
 
 const run = promisify(execFile);
 const EPERM = 1;
@@ -27,6 +28,8 @@ export interface StartOptions {
   warn?: (msg: string) => void;
   /** How long unmount() waits for clients to let go before aborting the connection. */
   graceMs?: number;
+  /** Called for every request that reaches JS (for `stableid status`; must be cheap). */
+  onRequest?: (op: Op) => void;
 }
 
 export class FuseMount {
@@ -73,6 +76,7 @@ export class FuseMount {
       void this.finish();
       return;
     }
+    this.opts.onRequest?.(op);
     if (op === Op.FORGET) {
       this.ops.handle(op, req, ino, a, b, c, d);
       return;
@@ -92,6 +96,18 @@ export class FuseMount {
     if (this.session) this.native.destroy(this.session);
     this.session = undefined;
     this.resolveEnded();
+  }
+
+  /**
+   * Resolves once a stat of the mountpoint, through the kernel, returns the
+   * export root's id: the kernel's INIT and the first GETATTR have been
+   * answered. Asynchronous (a libuv pool thread waits, this thread serves).
+   */
+  async answers(timeoutMs = 30_000): Promise<void> {
+    const st = await withTimeout(stat(this.opts.mountpoint, { bigint: true }), timeoutMs);
+    if (!st) throw new Error(`${this.opts.mountpoint} did not answer a stat within ${timeoutMs} ms`);
+    const rootId = this.opts.backend.root.id;
+    if (st.ino !== rootId) throw new Error(`${this.opts.mountpoint} shows inode ${st.ino}, not the export root's id ${rootId}: something else is mounted over it`);
   }
 
   /** Unmounts (lazily) and resolves when the session has ended. */

@@ -36,7 +36,7 @@ function seconds(name: string, value: string | undefined): number {
 }
 
 /** Splits on commas that are not escaped with a backslash. */
-function split(list: string): string[] {
+export function splitOptions(list: string): string[] {
   const out: string[] = [];
   let cur = '';
   for (let i = 0; i < list.length; i++) {
@@ -48,7 +48,8 @@ function split(list: string): string[] {
   return out.filter((s) => s !== '');
 }
 
-const escape = (s: string): string => s.replace(/[\\,]/g, (c) => `\\${c}`);
+/** One option, escaped to stand in a comma-separated list. */
+export const escapeOption = (s: string): string => s.replace(/[\\,]/g, (c) => `\\${c}`);
 
 /**
  * lists: the values of every `-o`. src names the mount (fsname) so that
@@ -72,7 +73,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
   };
   let defaultPermissions: boolean | undefined;
   let fsname = src;
-  for (const opt of lists.flatMap(split)) {
+  for (const opt of lists.flatMap(splitOptions)) {
     const eq = opt.indexOf('=');
     const key = eq < 0 ? opt : opt.slice(0, eq);
     const value = eq < 0 ? undefined : opt.slice(eq + 1);
@@ -117,5 +118,5 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
 
 /** The argv libfuse's fuse_session_new() parses. */
 export function fuseArgs(opts: MountOptions): string[] {
-  return ['stableid', '-o', opts.fuse.map(escape).join(',')];
+  return ['stableid', '-o', opts.fuse.map(escapeOption).join(',')];
 }

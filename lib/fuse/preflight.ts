@@ -83,7 +83,8 @@ export async function lazyUnmount(mnt: string): Promise<void> {
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+/** p's value, or undefined when it takes longer than ms (p itself is not cancelled). */
+export function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout;
   return Promise.race([p, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)))]).finally(() => clearTimeout(timer));
 }

@@ -18,6 +18,8 @@ export interface NinepServerOptions {
   maxMsize?: number;
   /** The export's path on this host, accepted as Tattach aname (diod's clients send one). */
   exportPath?: string;
+  /** Called with each request's message type (for `stableid status`; must be cheap). */
+  onRequest?: (type: number) => void;
 }
 
 export interface NinepServer {
@@ -25,6 +27,8 @@ export interface NinepServer {
   readonly addresses: string[];
   /** Stop listening, close every connection and release their open files. */
   close(): Promise<void>;
+  /** Open connections and the fids they hold right now. */
+  connections(): { connections: number; fids: number };
 }
 
 export const DEFAULT_MAX_MSIZE = 4 << 20;
@@ -37,6 +41,7 @@ export async function startNinepServer(opts: NinepServerOptions): Promise<NinepS
     maxMsize: opts.maxMsize ?? DEFAULT_MAX_MSIZE,
     exportPath: opts.exportPath,
     log,
+    onRequest: opts.onRequest,
   };
   const addrs = (Array.isArray(opts.listen) ? opts.listen : [opts.listen ?? DEFAULT_LISTEN]).map(parseListen);
   const servers: { server: Server; addr: ListenAddr }[] = [];
@@ -60,6 +65,7 @@ export async function startNinepServer(opts: NinepServerOptions): Promise<NinepS
       for (const s of sessions) s.close();
       await Promise.all(servers.map((s) => closeServer(s.server, s.addr)));
     },
+    connections: () => ({ connections: sessions.size, fids: [...sessions].reduce((n, s) => n + s.fids.size, 0) }),
   };
 }
 

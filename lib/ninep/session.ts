@@ -18,6 +18,7 @@ export interface SessionOptions {
   maxMsize: number;
   exportPath?: string;
   log: (line: string) => void;
+  onRequest?: (type: number) => void;
 }
 
 /** Requests in flight per connection before we stop reading from it. */
@@ -101,6 +102,7 @@ export class Session {
       return;
     }
     if (trace.enabled) trace('%s <- %s', this.name, show(req.def, req.tag, req.value));
+    this.opts.onRequest?.(req.type);
     if (req.type === M.Tversion.type) return this.version(req.tag, req.value as { msize: number; version: string });
     if (!this.versioned) return this.reply(req.tag, M.Rlerror, { ecode: errnos.EPROTO! });
     const work = req.type === M.Tflush.type ? this.flush(req.tag, req.value.oldtag as number) : this.run(req.tag, req.type, req.value);

@@ -61,8 +61,9 @@ export class Started {
   stderr = '';
   private waiters: Array<() => void> = [];
 
-  constructor(cmd: string, args: string[], env?: NodeJS.ProcessEnv) {
-    this.child = spawn(cmd, args, { env: env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** opts.stdin 'pipe': the child's stdin stays open until child.stdin.end() (a holder that lives as long as the test). */
+  constructor(cmd: string, args: string[], env?: NodeJS.ProcessEnv, opts: { stdin?: 'ignore' | 'pipe' } = {}) {
+    this.child = spawn(cmd, args, { env: env ?? process.env, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
     const wake = () => this.waiters.splice(0).forEach((w) => w());
     this.child.stdout!.setEncoding('utf8').on('data', (d: string) => ((this.stdout += d), wake()));
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => ((this.stderr += d), wake()));

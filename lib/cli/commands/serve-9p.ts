@@ -11,8 +11,14 @@ import { TableCorruptError } from '../../table/record.js';
 import { openMapper } from '../../mapper/open.js';
 import { DEFAULT_LISTEN, ListenError, parseListen } from '../../ninep/listen.js';
 import { DEFAULT_MAX_MSIZE, startNinepServer } from '../../ninep/server.js';
+import { serveStatus, statusNames } from '../../status/control.js';
+import { RequestCounter } from '../../status/counters.js';
+import { ninepMessageName } from '../../status/names.js';
+import { type StatusViews, takeSnapshot } from '../../status/snapshot.js';
+import { tableView } from '../../status/table-view.js';
 import { type CommandFactory, type Context, repeated } from '../context.js';
 import { UsageError } from '../io.js';
+import { packageVersion } from '../version.js';
 
 export interface Serve9pArgs {
   src: string;
@@ -44,11 +50,21 @@ export async function runServe9p(ctx: Context, args: Serve9pArgs): Promise<numbe
     passthrough = await PassthroughBackend.open({ root: src, mapper, warn: say });
     const backend = args.readOnly ? readOnly(passthrough) : passthrough;
     const stop = ctx.waitForStop();
-    const server = await startNinepServer({ backend, listen: args.listen, exportPath: src, maxMsize: args.msize, log: say }).catch((err: Error) => {
+    const requests = new RequestCounter(ninepMessageName);
+    const server = await startNinepServer({ backend, listen: args.listen, exportPath: src, maxMsize: args.msize, log: say, onRequest: requests.count }).catch((err: Error) => {
       throw err instanceof ListenError ? new UsageError(err.message, 1) : err;
     });
+    // `stableid status SRC`: the same view as a mount's, without the FUSE part.
+    const views: StatusViews = {
+      source: src,
+      table: tableView(mapper),
+      ninep: { addresses: server.addresses, connections: () => server.connections(), requests: () => requests.snapshot() },
+    };
+    const since = new Date();
+    const status = await serveStatus(await statusNames(src), () => takeSnapshot(views, since, packageVersion()), say);
     io.out(`stableid: serving ${src} over 9P2000.L at ${server.addresses.join(' ')} (aname "${src}" or "")`);
     await stop;
+    await status.close();
     await server.close();
     return 0;
   } finally {

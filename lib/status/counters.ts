@@ -1,0 +1,27 @@
+// Request counters for `stableid status`: one count per request kind, bumped
+// by the front-end's dispatcher (one Map update per request, no I/O). Names
+// are looked up only when a snapshot is taken.
+
+export interface Counts {
+  total: number;
+  /** Request name (LOOKUP, Twalk ...) -> how many arrived since the start. */
+  byOp: Record<string, number>;
+}
+
+export class RequestCounter {
+  private total = 0;
+  private readonly byCode = new Map<number, number>();
+
+  constructor(private readonly nameOf: (code: number) => string) {}
+
+  readonly count = (code: number): void => {
+    this.total++;
+    this.byCode.set(code, (this.byCode.get(code) ?? 0) + 1);
+  };
+
+  snapshot(): Counts {
+    const byOp: Record<string, number> = {};
+    for (const [code, n] of [...this.byCode].sort((a, b) => b[1] - a[1])) byOp[this.nameOf(code)] = n;
+    return { total: this.total, byOp };
+  }
+}
