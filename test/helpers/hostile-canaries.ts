@@ -104,6 +104,11 @@ export function diff(before: Snapshot, after: Snapshot): string[] {
       const av = JSON.stringify(a[key]);
       if (bv === av) continue;
       if (key === 'sha256') changed.push('content');
+      else if (key === 'entries') {
+        const was = new Set(b[key] as string[]);
+        const is = new Set(a[key] as string[]);
+        changed.push(`entries ${[...[...is].filter((n) => !was.has(n)).map((n) => `+${n}`), ...[...was].filter((n) => !is.has(n)).map((n) => `-${n}`)].join(' ')}`);
+      }
       else if (key === 'atime') changed.push('atime (read?)');
       else changed.push(shown.has(key) ? `${key} ${bv} -> ${av}` : key);
     }
