@@ -107,13 +107,16 @@ export function diff(before: Snapshot, after: Snapshot): string[] {
       else if (key === 'entries') {
         const was = new Set(b[key] as string[]);
         const is = new Set(a[key] as string[]);
-        changed.push(`entries ${[...[...is].filter((n) => !was.has(n)).map((n) => `+${n}`), ...[...was].filter((n) => !is.has(n)).map((n) => `-${n}`)].join(' ')}`);
+        const moves = [...[...is].filter((n) => !was.has(n)).map((n) => `+${n}`), ...[...was].filter((n) => !is.has(n)).map((n) => `-${n}`)];
+        changed.push(`entries ${moves.slice(0, 10).join(' ')}${moves.length > 10 ? ` (${moves.length} in all)` : ''}`);
       }
       else if (key === 'atime') changed.push('atime (read?)');
       else changed.push(shown.has(key) ? `${key} ${bv} -> ${av}` : key);
     }
     if (changed.length) out.push(`${name}: ${changed.join(', ')}`);
   }
-  for (const rel of Object.keys(after)) if (!before[rel]) out.push(`${rel}: appeared (mode ${String(after[rel]!.mode)} uid ${String(after[rel]!.uid)})`);
+  const appeared = Object.keys(after).filter((rel) => !before[rel]);
+  for (const rel of appeared.slice(0, 10)) out.push(`${rel}: appeared (mode ${String(after[rel]!.mode)} uid ${String(after[rel]!.uid)})`);
+  if (appeared.length > 10) out.push(`... ${appeared.length} entries appeared in all`);
   return out;
 }

@@ -12,7 +12,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { canMount } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
-import { assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { assertNoHang, assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
 
 const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
@@ -40,6 +40,7 @@ serial(`a stale readdirplus entry never moves a node onto a symlink: ${TRIES} tr
     const { report, raw } = await attack(user, 'readdirplus', ['try', play, victim, h.canaries.rootdir]);
     t.false(report.notes.victim_in_first, `${victim} came after the first page`);
     t.true(report.notes.victim_in_rest, `the rest of the listing still had the stale entry for ${victim}`);
+    assertNoHang(t, report);
     const changes = await h.canaries.changes();
     const leaks = h.canaries.leaked(raw.stdout);
     if (changes.length || leaks.length) {

@@ -14,7 +14,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { canMount } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
-import { assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { assertNoHang, assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
 
 const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
@@ -36,5 +36,6 @@ serial(`a parent swapped for a symlink on SRC: nodes, cwd and held fds keep acti
   t.log(`first round took ${String(report.notes.now_seconds)} s (caches: 0.5 s)`);
   t.deepEqual(await h.canaries.changes(), [], 'no canary changed');
   t.deepEqual(h.canaries.leaked(raw.stdout), [], 'no canary read');
+  assertNoHang(t, report);
   t.is(await h.alive(), undefined, 'the mount still answers');
 });

@@ -15,6 +15,7 @@ def attempt(op, fn, *args):
     """Runs fn, counting the attempt and its outcome; returns fn's value or None."""
     REPORT['attempts'][op] = REPORT['attempts'].get(op, 0) + 1
     out = REPORT['outcomes'].setdefault(op, {})
+    t0 = time.monotonic()
     try:
         r = fn(*args)
         out['ok'] = out.get('ok', 0) + 1
@@ -23,6 +24,11 @@ def attempt(op, fn, *args):
         name = errno.errorcode.get(e.errno, str(e.errno))
         out[name] = out.get(name, 0) + 1
         return None
+    finally:
+        took = time.monotonic() - t0
+        slow = REPORT['notes'].setdefault('slowest', {})
+        if took > slow.get(op, 0):
+            slow[op] = round(took, 3)
 
 
 def note(key, value):
