@@ -11,7 +11,8 @@ import { type CanaryLayout, Canaries, plantCanaries } from './hostile-canaries.j
 import { forceUnmount, REPO, tempDir, waitMounted } from './mount-fixture.js';
 import { NinepClient } from './ninep-client.js';
 import * as M from '../../lib/ninep/messages.js';
-import { run, Started } from './run.js';
+import { runBounded } from './hostile-run.js';
+import { Started } from './run.js';
 
 export interface Hostile {
   dir: string;
@@ -80,7 +81,7 @@ export async function hostileMount(t: ExecutionContext, opts: { layout: CanaryLa
       ['stat', [join(a, `fresh-${n}`)]],
     ];
     for (const [cmd, argv] of checks) {
-      const r = await run(cmd, argv, { timeoutMs: 5_000 });
+      const r = await runBounded(cmd, argv, { timeoutMs: 5_000 });
       if (r.timedOut) return `${cmd} ${argv.join(' ')} hung for 5 s: the mount no longer answers`;
       if (r.code !== 0) return `${cmd} ${argv.join(' ')} failed: ${r.stderr}`;
     }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { Canaries } from './hostile-canaries.js';
 import { REPO } from './mount-fixture.js';
+import { runBounded } from './hostile-run.js';
 import { run, type RunResult } from './run.js';
 
 export interface HostileUser {
@@ -46,7 +47,7 @@ export async function hostileUser(t: ExecutionContext): Promise<HostileUser> {
 /** Runs cmd as the user (never as root), killed after timeoutMs. */
 export function runAs(user: HostileUser, cmd: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
   const setpriv = ['--reuid', String(user.uid), '--regid', String(user.gid), '--clear-groups', '--inh-caps=-all', '--no-new-privs', '--', cmd, ...args];
-  return run('setpriv', setpriv, { timeoutMs, cwd: '/', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1' } });
+  return runBounded('setpriv', setpriv, { timeoutMs, cwd: '/', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8', PYTHONDONTWRITEBYTECODE: '1' } });
 }
 
 /** Source of test/helpers/hostile/NAME.py, after the shared prelude (common.py). */
@@ -68,7 +69,7 @@ export interface AttackReport {
 export async function attack(user: HostileUser | 'root', name: string, args: string[], timeoutMs = 60_000): Promise<{ report: AttackReport; raw: RunResult }> {
   const script = await attackScript(name);
   const raw = user === 'root'
-    ? await run(PYTHON, ['-c', script, ...args], { timeoutMs, cwd: '/', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' } })
+    ? await runBounded(PYTHON, ['-c', script, ...args], { timeoutMs, cwd: '/', env: { PATH: '/usr/bin:/bin', LANG: 'C.UTF-8' } })
     : await runAs(user, PYTHON, ['-c', script, ...args], timeoutMs);
   if (raw.timedOut) throw new Error(`attacker ${name} did not finish in ${timeoutMs} ms (a hung mount?)\n${raw.stderr}`);
   const last = raw.stdout.trim().split('\n').pop() ?? '';
