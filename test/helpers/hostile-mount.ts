@@ -70,7 +70,7 @@ export async function hostileMount(t: ExecutionContext, opts: { layout: CanaryLa
   await waitMounted(proc, mnt);
   if (opts.ninep) await proc.waitFor(/over 9P2000\.L at unix:/);
   const alive = async (): Promise<string | undefined> => {
-    if (!proc.running) return `server exited: ${proc.stderr}`;
+    if (!proc.running) return `server exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.stderr.slice(-2000)}`;
     const n = ++probes;
     const a = join(mnt, 'alive');
     const checks: Array<[string, string[]]> = [
@@ -83,7 +83,7 @@ export async function hostileMount(t: ExecutionContext, opts: { layout: CanaryLa
     for (const [cmd, argv] of checks) {
       const r = await runBounded(cmd, argv, { timeoutMs: 5_000 });
       if (r.timedOut) return `${cmd} ${argv.join(' ')} hung for 5 s: the mount no longer answers`;
-      if (r.code !== 0) return `${cmd} ${argv.join(' ')} failed: ${r.stderr}`;
+      if (r.code !== 0) return `${cmd} ${argv.join(' ')} failed: ${r.stderr}${proc.running ? '' : `; server exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.stderr.slice(-2000)}`}`;
     }
     return undefined;
   };

@@ -12,14 +12,14 @@
 // and utimes only where the parent is swapped), every fid under the swapped
 // parent acts on the outside directory, and the walk/open race reads and
 // writes outside files.
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { chown, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as M from '../../lib/ninep/messages.js';
-import type { Canaries } from '../helpers/hostile-canaries.js';
 import { hostileNinep } from '../helpers/hostile-mount.js';
 import { HostileSession, O, S_IFREG } from '../helpers/hostile-ninep.js';
 import { attack } from '../helpers/hostile-user.js';
+import { verdict } from '../helpers/hostile-verdict.js';
 
 const SECONDS = Number(process.env.HOSTILE_RACE_SECONDS ?? 30);
 const MIN_ATTEMPTS = 20_000;
@@ -29,12 +29,6 @@ const ROOT = 0;
 // Root: the canaries are root's files, and the SRC writer swaps as root.
 const serial = process.getuid?.() === 0 ? test.serial : test.skip;
 const why = process.getuid?.() === 0 ? '' : ' (skipped: needs root)';
-
-async function verdict(t: ExecutionContext, canaries: Canaries, alive: () => Promise<string | undefined>, read: string[]): Promise<void> {
-  t.deepEqual(await canaries.changes(), [], 'no canary changed');
-  t.deepEqual(canaries.leaked(read.join('\n')), [], 'no canary read');
-  t.is(await alive(), undefined, 'the server still answers');
-}
 
 const SETATTRS: Record<string, Omit<M.ValueOf<typeof M.Tsetattr.fields>, 'fid'>> = {
   mode: { valid: M.ATTR.MODE, mode: 0o6777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
@@ -69,8 +63,7 @@ for (const [what, set] of Object.entries(SETATTRS)) {
       await s.clunk(fid);
     });
     t.log(`${report.attempts} attempts in ${report.seconds.toFixed(1)} s: ${JSON.stringify(report.outcomes)}`);
-    await verdict(t, h.canaries, h.alive, report.read);
-    t.true(report.attempts >= MIN_ATTEMPTS, `at least ${MIN_ATTEMPTS} attempts (made ${report.attempts})`);
+    await verdict(t, { canaries: h.canaries, alive: h.alive, output: report.read.join('\n'), attempts: { made: report.attempts, min: MIN_ATTEMPTS } });
   });
 }
 
@@ -126,7 +119,7 @@ serial(`9P: fids walked under a parent that SRC then replaces by a symlink to an
   await s.tally('opened chmod', M.Tsetattr, { fid: opened, ...SETATTRS.mode! });
   await s.tally('opened write', M.Twrite, { fid: opened, offset: 0n, data: Buffer.from('#') });
   t.log(JSON.stringify(s.report.outcomes));
-  await verdict(t, h.canaries, h.alive, s.report.read);
+  await verdict(t, { canaries: h.canaries, alive: h.alive, output: s.report.read.join('\n') });
 });
 
 serial(`9P: walks and opens racing a parent that flips between a directory and a symlink to an outside directory stay inside SRC${why}`, async (t) => {
@@ -153,6 +146,5 @@ serial(`9P: walks and opens racing a parent that flips between a directory and a
   await writeFile(join(srcU, '.stop'), '');
   const swaps = (await swapper).report.notes.swaps;
   t.log(`${report.attempts} attempts and ${String(swaps)} swaps in ${report.seconds.toFixed(1)} s: ${JSON.stringify(report.outcomes)}`);
-  await verdict(t, h.canaries, h.alive, report.read);
-  t.true(report.attempts >= MIN_ATTEMPTS, `at least ${MIN_ATTEMPTS} attempts (made ${report.attempts})`);
+  await verdict(t, { canaries: h.canaries, alive: h.alive, output: report.read.join('\n'), attempts: { made: report.attempts, min: MIN_ATTEMPTS } });
 });

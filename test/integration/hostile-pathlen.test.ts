@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { canMount, tempDir } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
 import { attack } from '../helpers/hostile-user.js';
+import { verdict } from '../helpers/hostile-verdict.js';
 import { run } from '../helpers/run.js';
 
 const gate = await canMount('fuse');
@@ -42,7 +43,6 @@ serial(`paths of PATH_MAX-1 bytes work through the mount, and ENAMETOOLONG comes
   t.is(rawOf.get('create PATH_MAX'), 'ENAMETOOLONG');
   t.is(rawOf.get('create beyond PATH_MAX'), 'ok');
   const differ = onMount.filter(([step, outcome], i) => onRaw[i]?.[0] !== step || onRaw[i]?.[1] !== outcome).map(([step, outcome]) => `${step}: mount ${outcome}, raw ${rawOf.get(step)}`);
-  t.is(onMount.length, onRaw.length, 'the same steps ran');
-  t.deepEqual(differ, [], 'every step gives what it gives on the raw directory');
-  t.is(await h.alive(), undefined, 'the mount still answers');
+  if (onMount.length !== onRaw.length) differ.push(`${onMount.length} steps ran on the mount, ${onRaw.length} on the raw directory`);
+  await verdict(t, { canaries: h.canaries, alive: h.alive, more: differ });
 });

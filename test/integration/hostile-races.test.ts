@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { mkdir, writeFile, chown } from 'node:fs/promises';
 import { canMount } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
-import { assertNoHang, assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { type AttackReport, assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { verdict } from '../helpers/hostile-verdict.js';
 
 const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
@@ -28,9 +29,9 @@ const MAX_ATTEMPTS = MIN_ATTEMPTS;
 
 for (const op of ['chmod', 'truncate', 'utimes', 'open', 'create']) {
   serial(`race: symlink swaps on SRC against ${op} through the mount never reach outside SRC${why}`, async (t) => {
+    const user = await hostileUser(t); // first: removed after the mount is gone (a hung client of it keeps the user busy)
     // No kernel caching: every attempt makes the server resolve the swapped names again (lookups race too).
     const h = await hostileMount(t, { layout: { files: ['file-a'], dirFiles: ['f'] }, options: ['entry_timeout=0', 'attr_timeout=0'] });
-    const user = await hostileUser(t);
     if (op === 'chmod') await assertUnprivileged(t, user, h.canaries);
     const srcU = await userDir(h.src, 'u', user);
     const f1 = await userDir(srcU, 'f1', user);
@@ -40,20 +41,19 @@ for (const op of ['chmod', 'truncate', 'utimes', 'open', 'create']) {
       await chown(f, user.uid, user.gid);
       await chown(d, user.uid, user.gid);
     }
-    const budget = (SECONDS + 30) * 1000;
+    const budget = (SECONDS + 15) * 1000;
     const started = Date.now();
+    let hung: string | undefined;
     const [swapper, attacker] = await Promise.all([
       attack(user, 'race', ['swap', srcU, h.canaries.file('file-a'), h.canaries.rootdir, String(SECONDS)], budget),
-      attack(user, 'race', ['attack', op, join(h.mnt, 'u'), String(SECONDS), String(MAX_ATTEMPTS), join(srcU, '.stop')], budget),
+      attack(user, 'race', ['attack', op, join(h.mnt, 'u'), String(SECONDS), String(MAX_ATTEMPTS), join(srcU, '.stop')], budget).catch((err: Error) => {
+        hung = err.message; // the attacker was stuck in the mount past its budget
+        return { report: { attempts: {}, outcomes: {}, notes: {} } as AttackReport, raw: { stdout: '' } };
+      }),
     ]);
     const seconds = (Date.now() - started) / 1000;
     const attempts = Object.values(attacker.report.attempts).reduce((a, b) => a + b, 0);
     t.log(`${attempts} attempts and ${String(swapper.report.notes.swaps)} swaps in ${seconds.toFixed(1)} s: ${JSON.stringify(attacker.report.outcomes)}, slowest ${JSON.stringify(attacker.report.notes.slowest)}`);
-    const changes = await h.canaries.changes();
-    t.deepEqual(changes, [], 'no canary changed');
-    t.true(attempts >= MIN_ATTEMPTS, `at least ${MIN_ATTEMPTS} attempts (made ${attempts} in ${seconds.toFixed(1)} s)`);
-    t.deepEqual(h.canaries.leaked(attacker.raw.stdout), [], 'no canary read');
-    assertNoHang(t, attacker.report);
-    t.is(await h.alive(), undefined, 'the mount still answers');
+    await verdict(t, { canaries: h.canaries, alive: h.alive, output: attacker.raw.stdout, reports: [attacker.report, swapper.report], attempts: { made: attempts, min: MIN_ATTEMPTS }, more: hung ? [hung] : [] });
   });
 }

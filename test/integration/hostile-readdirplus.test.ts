@@ -12,7 +12,8 @@ import test from 'ava';
 import { join } from 'node:path';
 import { canMount } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
-import { assertNoHang, assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { assertUnprivileged, attack, hostileUser, userDir } from '../helpers/hostile-user.js';
+import { problems } from '../helpers/hostile-verdict.js';
 
 const gate = await canMount('fuse');
 const serial = gate.ok ? test.serial : test.skip;
@@ -22,8 +23,8 @@ const NAMES = ['read', 'write', 'chmod', 'utime', 'xattr', 'truncate', 'unlink',
 const TRIES = 10;
 
 serial(`a stale readdirplus entry never moves a node onto a symlink: ${TRIES} tries, no canary touched${why}`, async (t) => {
+  const user = await hostileUser(t); // first: removed after the mount is gone (a hung client of it keeps the user busy)
   const h = await hostileMount(t, { layout: { files: [], dirFiles: NAMES } });
-  const user = await hostileUser(t);
   await userDir(h.src, 'u', user); // the user's own directory (no other access to SRC)
   const play = join(h.mnt, 'u', 'play');
 
@@ -39,18 +40,13 @@ serial(`a stale readdirplus entry never moves a node onto a symlink: ${TRIES} tr
   for (const [i, victim] of victims.entries()) {
     const { report, raw } = await attack(user, 'readdirplus', ['try', play, victim, h.canaries.rootdir]);
     t.false(report.notes.victim_in_first, `${victim} came after the first page`);
-    t.true(report.notes.victim_in_rest, `the rest of the listing still had the stale entry for ${victim}`);
-    assertNoHang(t, report);
-    const changes = await h.canaries.changes();
-    const leaks = h.canaries.leaked(raw.stdout);
-    if (changes.length || leaks.length) {
-      breached.push(`try ${i + 1} (${victim}): ${[...changes, ...leaks.map((p) => `${p} read by the client`)].join('; ')}`);
+    const found = await problems({ canaries: h.canaries, alive: h.alive, output: raw.stdout, reports: [report] });
+    t.log(`try ${i + 1} ${victim}: ${report.notes.victim_in_rest ? 'stale entry in the rest of the listing' : 'no stale entry'}; ${JSON.stringify(report.outcomes)}`);
+    if (found.length) {
+      breached.push(`try ${i + 1} (${victim}): ${found.join('; ')}`);
+      if (found.some((f) => f.startsWith('server no longer answers'))) break;
       await h.canaries.plant(); // independent tries: start the next one from intact canaries
     }
-    t.log(`try ${i + 1} ${victim}: ${JSON.stringify(report.outcomes)}`);
-    const dead = await h.alive();
-    t.is(dead, undefined, `the mount answers after try ${i + 1}`);
-    if (dead) break;
   }
-  t.deepEqual(breached, [], `${breached.length} of ${TRIES} tries acted outside SRC`);
+  t.deepEqual(breached, [], `${breached.length} of ${TRIES} tries got somewhere`);
 });
