@@ -39,29 +39,47 @@ def remove_tree(d):
 if role == 'swap':
     src_dir, file_target, dir_target, end = sys.argv[2], sys.argv[3], sys.argv[4], deadline(sys.argv[5])
     f, tmp, ltmp = f'{src_dir}/f1/f', f'{src_dir}/f1/.tmp', f'{src_dir}/f1/.ltmp'
-    d, new, n, junk = f'{src_dir}/d', f'{src_dir}/.new', 0, 0
+    d, new, n, junk, errors = f'{src_dir}/d', f'{src_dir}/.new', 0, 0, 0
+
+    def aside(p):
+        global junk
+        junk += 1
+        os.rename(p, f'{src_dir}/.junk-{junk}')  # the attacker may be creating files in it
+
     if not os.path.islink(d):
-        remove_tree(d)
+        aside(d)
         os.symlink(dir_target, d)
     while time.monotonic() < end and (n & 63 or not os.path.exists(f'{src_dir}/.stop')):
-        fresh_file(tmp)
-        os.rename(tmp, f)  # f1/f: a fresh regular file
-        os.mkdir(new)
-        fresh_file(f'{new}/f')
-        rename_exchange(new, d)  # d: a fresh directory holding f
-        time.sleep(0.0001)  # hold the state a moment (and leave the CPU to the others)
-        os.symlink(file_target, ltmp)
-        os.rename(ltmp, f)  # f1/f: a symlink to the outside file
-        rename_exchange(new, d)  # d: the symlink to the outside directory again
         try:
-            remove_tree(new)
-        except OSError:
-            junk += 1
-            os.rename(new, f'{src_dir}/.junk-{junk}')  # something was created in it meanwhile
+            fresh_file(tmp)
+            os.rename(tmp, f)  # f1/f: a fresh regular file
+            os.mkdir(new)
+            fresh_file(f'{new}/f')
+            rename_exchange(new, d)  # d: a fresh directory holding f
+            time.sleep(0.0001)  # hold the state a moment (and leave the CPU to the others)
+            os.symlink(file_target, ltmp)
+            os.rename(ltmp, f)  # f1/f: a symlink to the outside file
+            rename_exchange(new, d)  # d: the symlink to the outside directory again
+            try:
+                remove_tree(new)
+            except OSError:
+                aside(new)  # something was created in it meanwhile
+        except OSError:  # a step lost a race with the attacker's creates: start the cycle over
+            errors += 1
+            if not os.path.islink(d) and os.path.lexists(new):
+                rename_exchange(new, d)  # the symlink back at d
+            for p in (new, ltmp):
+                if os.path.lexists(p):
+                    aside(p)
         time.sleep(0.0001)
         n += 1
     fresh_file(tmp)
     os.rename(tmp, f)
+    if os.path.islink(d):
+        os.unlink(d)
+        os.mkdir(d)
+        fresh_file(f'{d}/f')
+    note('errors', errors)
     note('swaps', n)
     note('junk', junk)
     finish()
