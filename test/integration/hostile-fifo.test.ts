@@ -4,8 +4,10 @@
 // answer (with a file or an error) and, meanwhile, other clients get their
 // stat, read, listing and create answered within seconds.
 //
-// On main the FUSE case fails: each open blocks one of the server's few I/O
-// threads, and once they are all taken every other client of the mount hangs.
+// On main both fail: each open blocks one of the server's few I/O threads
+// (FUSE: the kernel sends OPEN for what it believes a regular file; 9P: the
+// file turns into a FIFO between Tlopen's lstat and its open), and once they
+// are all taken every other client hangs (FUSE clients in D state).
 import test, { type ExecutionContext } from 'ava';
 import { closeSync, constants as C, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';

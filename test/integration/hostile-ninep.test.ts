@@ -8,10 +8,12 @@
 //    by a symlink to a root-owned directory outside SRC.
 //  - Walks and opens racing a parent that flips between a directory and a
 //    symlink on SRC.
-// On main: the setattr races change the outside file (mode, truncate; chown
-// and utimes only where the parent is swapped), every fid under the swapped
-// parent acts on the outside directory, and the walk/open race reads and
-// writes outside files.
+// On main: the mode and truncate races change the outside file (setuid bits
+// included); the chown and utimes races pass (lchown and utimensat with
+// AT_SYMLINK_NOFOLLOW do not follow a final symlink); every fid under the
+// swapped parent acts on the outside directory (read, write, chmod, chown,
+// utimes, truncate, xattr, unlink, rename, link, mkdir, symlink, mknod,
+// create); the walk/open race reads and writes the outside file.
 import test from 'ava';
 import { chown, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -7,9 +7,13 @@
 // least MIN_ATTEMPTS attempts per trick. Pass: no canary changed or read, the
 // mount still answers.
 //
-// On main this fails: the server checks one object and acts on another
+// On main all five fail: the server checks one object and acts on another
 // (lstat, then chmod/truncate on the path), and every path is resolved again
-// through whatever symlink is there at the time.
+// through whatever symlink is there at the time: the outside file gets mode
+// 06777, is truncated, gets new times, is read and written; files appear in
+// the outside directory. The create (and sometimes the open) race also
+// drives the server to 100% CPU and GBs of memory: requests stall for 15-45 s
+// or the server dies (ENOTCONN).
 import test from 'ava';
 import { join } from 'node:path';
 import { mkdir, writeFile, chown } from 'node:fs/promises';
