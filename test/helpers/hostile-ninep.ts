@@ -91,3 +91,30 @@ export class HostileSession {
 
 export const O = { RDONLY: 0, WRONLY: 1, RDWR: 2, CREAT: 0o100, NONBLOCK: 0o4000, DIRECTORY: 0o200000 } as const;
 export const S_IFREG = 0o100000;
+
+const NO_ATTR = { mode: 0, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n };
+
+/** The Tsetattr tricks: setuid/setgid mode, truncate, chown, utimes. */
+export const SETATTRS: Record<'mode' | 'truncate' | 'chown' | 'utimes', Omit<M.ValueOf<typeof M.Tsetattr.fields>, 'fid'>> = {
+  mode: { ...NO_ATTR, valid: M.ATTR.MODE, mode: 0o6777 },
+  truncate: { ...NO_ATTR, valid: M.ATTR.SIZE, size: 0n },
+  chown: { ...NO_ATTR, valid: M.ATTR.UID | M.ATTR.GID, uid: 65534, gid: 65534 },
+  utimes: { ...NO_ATTR, valid: M.ATTR.ATIME | M.ATTR.ATIME_SET | M.ATTR.MTIME | M.ATTR.MTIME_SET, atime_sec: 12345n, mtime_sec: 12345n },
+};
+
+/** Through fids walked earlier: read one, write one, then each Tsetattr trick on its own fid. Returns what the read got. */
+export async function actOnFids(s: HostileSession, fids: Record<'read' | 'write' | 'chmod' | 'chown' | 'utime' | 'truncate', number>): Promise<string | undefined> {
+  let data: string | undefined;
+  if (await s.tally('read open', M.Tlopen, { fid: fids.read, flags: O.RDONLY })) {
+    const r = await s.tally('read', M.Tread, { fid: fids.read, offset: 0n, count: 4096 });
+    if (r) data = Buffer.from(r.data as Buffer).toString();
+  }
+  if (await s.tally('write open', M.Tlopen, { fid: fids.write, flags: O.WRONLY })) {
+    await s.tally('write', M.Twrite, { fid: fids.write, offset: 0n, data: Buffer.from('written through an old fid\n') });
+  }
+  await s.tally('chmod', M.Tsetattr, { fid: fids.chmod, ...SETATTRS.mode });
+  await s.tally('chown', M.Tsetattr, { fid: fids.chown, ...SETATTRS.chown });
+  await s.tally('utime', M.Tsetattr, { fid: fids.utime, ...SETATTRS.utimes });
+  await s.tally('truncate', M.Tsetattr, { fid: fids.truncate, ...SETATTRS.truncate });
+  return data;
+}

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as M from '../../lib/ninep/messages.js';
 import { canMount, tempDir } from '../helpers/mount-fixture.js';
 import { hostileMount } from '../helpers/hostile-mount.js';
-import { HostileSession, O } from '../helpers/hostile-ninep.js';
+import { actOnFids, HostileSession } from '../helpers/hostile-ninep.js';
 import { attack } from '../helpers/hostile-user.js';
 import { verdict } from '../helpers/hostile-verdict.js';
 import { runOk } from '../helpers/run.js';
@@ -25,7 +25,6 @@ const ROOT = 0;
 const sh = (script: string) => runOk('sh', ['-c', script], { timeoutMs: 10_000 }); // a FUSE client, in a child
 
 const NAMES = ['read', 'write', 'chmod', 'chown', 'utime', 'truncate'];
-const SETATTR = { mode: 0, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n };
 
 serial(`--9p: a fid walked before a FUSE rename keeps naming its file, never the new occupant of the name${why}`, async (t) => {
   const h = await hostileMount(t, { layout: { files: [], dirFiles: [] }, ninep: true });
@@ -48,17 +47,8 @@ serial(`--9p: a fid walked before a FUSE rename keeps naming its file, never the
     const r = await s.tally(`getattr ${n}`, M.Tgetattr, { fid: fids[n]!, request_mask: M.GETATTR_BASIC });
     if (r) t.is(r.qid.path, ids[n], `fid of ${n}: Tgetattr reports the moved file's id, not the occupant's`);
   }
-  if (await s.tally('read open', M.Tlopen, { fid: fids.read!, flags: O.RDONLY })) {
-    const r = await s.tally('read', M.Tread, { fid: fids.read!, offset: 0n, count: 100 });
-    if (r) t.is(Buffer.from(r.data as Buffer).toString(), 'original read\n', 'the fid reads the moved file');
-  }
-  if (await s.tally('write open', M.Tlopen, { fid: fids.write!, flags: O.WRONLY })) {
-    await s.tally('write', M.Twrite, { fid: fids.write!, offset: 0n, data: Buffer.from('written through the old fid\n') });
-  }
-  await s.tally('chmod', M.Tsetattr, { fid: fids.chmod!, ...SETATTR, valid: M.ATTR.MODE, mode: 0o6777 });
-  await s.tally('chown', M.Tsetattr, { fid: fids.chown!, ...SETATTR, valid: M.ATTR.UID | M.ATTR.GID, uid: 65534, gid: 65534 });
-  await s.tally('utime', M.Tsetattr, { fid: fids.utime!, ...SETATTR, valid: M.ATTR.MTIME | M.ATTR.MTIME_SET, mtime_sec: 12345n });
-  await s.tally('truncate', M.Tsetattr, { fid: fids.truncate!, ...SETATTR, valid: M.ATTR.SIZE, size: 0n });
+  const read = await actOnFids(s, fids as Parameters<typeof actOnFids>[1]);
+  if (read !== undefined) t.is(read, 'original read\n', 'the fid reads the moved file');
   t.log(JSON.stringify(s.report.outcomes));
 
   const touched: string[] = [];
@@ -84,14 +74,7 @@ serial(`--9p: fids under a directory that FUSE moved and replaced by a symlink t
   for (const n of NAMES) fids[n] = (await s.walk('walk', ROOT, 'b', 'p', 'rootdir', n))!;
   await sh(`mv ${h.mnt}/b/p ${h.mnt}/b/p.moved && ln -s ${h.canaries.dir} ${h.mnt}/b/p`);
 
-  if (await s.tally('read open', M.Tlopen, { fid: fids.read!, flags: O.RDONLY })) await s.tally('read', M.Tread, { fid: fids.read!, offset: 0n, count: 4096 });
-  if (await s.tally('write open', M.Tlopen, { fid: fids.write!, flags: O.WRONLY })) {
-    await s.tally('write', M.Twrite, { fid: fids.write!, offset: 0n, data: Buffer.from('written by the hostile client\n') });
-  }
-  await s.tally('chmod', M.Tsetattr, { fid: fids.chmod!, ...SETATTR, valid: M.ATTR.MODE, mode: 0o6777 });
-  await s.tally('chown', M.Tsetattr, { fid: fids.chown!, ...SETATTR, valid: M.ATTR.UID | M.ATTR.GID, uid: 65534, gid: 65534 });
-  await s.tally('utime', M.Tsetattr, { fid: fids.utime!, ...SETATTR, valid: M.ATTR.MTIME | M.ATTR.MTIME_SET, mtime_sec: 12345n });
-  await s.tally('truncate', M.Tsetattr, { fid: fids.truncate!, ...SETATTR, valid: M.ATTR.SIZE, size: 0n });
+  await actOnFids(s, fids as Parameters<typeof actOnFids>[1]);
   t.log(JSON.stringify(s.report.outcomes));
   await verdict(t, { canaries: h.canaries, alive: h.alive, output: s.report.read.join('\n') });
 });

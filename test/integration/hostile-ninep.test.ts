@@ -19,7 +19,7 @@ import { chown, mkdir, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as M from '../../lib/ninep/messages.js';
 import { hostileNinep } from '../helpers/hostile-mount.js';
-import { HostileSession, O, S_IFREG } from '../helpers/hostile-ninep.js';
+import { HostileSession, O, SETATTRS, S_IFREG } from '../helpers/hostile-ninep.js';
 import { attack } from '../helpers/hostile-user.js';
 import { verdict } from '../helpers/hostile-verdict.js';
 
@@ -32,15 +32,6 @@ const ROOT = 0;
 const serial = process.getuid?.() === 0 ? test.serial : test.skip;
 const why = process.getuid?.() === 0 ? '' : ' (skipped: needs root)';
 
-const SETATTRS: Record<string, Omit<M.ValueOf<typeof M.Tsetattr.fields>, 'fid'>> = {
-  mode: { valid: M.ATTR.MODE, mode: 0o6777, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
-  truncate: { valid: M.ATTR.SIZE, mode: 0, uid: 0, gid: 0, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
-  chown: { valid: M.ATTR.UID | M.ATTR.GID, mode: 0, uid: 65534, gid: 65534, size: 0n, atime_sec: 0n, atime_nsec: 0n, mtime_sec: 0n, mtime_nsec: 0n },
-  utimes: {
-    valid: M.ATTR.ATIME | M.ATTR.ATIME_SET | M.ATTR.MTIME | M.ATTR.MTIME_SET, mode: 0, uid: 0, gid: 0, size: 0n,
-    atime_sec: 12345n, atime_nsec: 0n, mtime_sec: 12345n, mtime_nsec: 0n,
-  },
-};
 
 for (const [what, set] of Object.entries(SETATTRS)) {
   serial(`9P: Tsetattr (${what}) racing a Trenameat of a symlink to an outside file over it never reaches the outside file${why}`, async (t) => {
@@ -100,10 +91,10 @@ serial(`9P: fids walked under a parent that SRC then replaces by a symlink to an
   if (w !== undefined && (await s.tally('write open', M.Tlopen, { fid: w, flags: O.WRONLY }))) {
     await s.tally('write', M.Twrite, { fid: w, offset: 0n, data: Buffer.from('written by the hostile client\n') });
   }
-  await s.tally('chmod', M.Tsetattr, { fid: pre.chmod!, ...SETATTRS.mode! });
-  await s.tally('truncate', M.Tsetattr, { fid: pre.truncate!, ...SETATTRS.truncate! });
-  await s.tally('chown', M.Tsetattr, { fid: pre.chown!, ...SETATTRS.chown! });
-  await s.tally('utime', M.Tsetattr, { fid: pre.utime!, ...SETATTRS.utimes! });
+  await s.tally('chmod', M.Tsetattr, { fid: pre.chmod!, ...SETATTRS.mode });
+  await s.tally('truncate', M.Tsetattr, { fid: pre.truncate!, ...SETATTRS.truncate });
+  await s.tally('chown', M.Tsetattr, { fid: pre.chown!, ...SETATTRS.chown });
+  await s.tally('utime', M.Tsetattr, { fid: pre.utime!, ...SETATTRS.utimes });
   if (await s.tally('xattrcreate', M.Txattrcreate, { fid: pre.xattr!, name: 'user.hostile', attr_size: 1n, flags: 0 })) {
     await s.tally('xattr write', M.Twrite, { fid: pre.xattr!, offset: 0n, data: Buffer.from('1') });
     await s.tally('xattr set (clunk)', M.Tclunk, { fid: pre.xattr! });
@@ -118,7 +109,7 @@ serial(`9P: fids walked under a parent that SRC then replaces by a symlink to an
   const c = await s.walk('create walk', dir);
   if (c !== undefined) await s.tally('create', M.Tlcreate, { fid: c, name: 'created-by-hostile', flags: O.WRONLY | O.CREAT, mode: 0o644, gid: 0 });
   await readVia('rootwalk', await s.walk('rootwalk walk', ROOT, 'u', 'p', 'rootdir', 'rootwalk'));
-  await s.tally('opened chmod', M.Tsetattr, { fid: opened, ...SETATTRS.mode! });
+  await s.tally('opened chmod', M.Tsetattr, { fid: opened, ...SETATTRS.mode });
   await s.tally('opened write', M.Twrite, { fid: opened, offset: 0n, data: Buffer.from('#') });
   t.log(JSON.stringify(s.report.outcomes));
   await verdict(t, { canaries: h.canaries, alive: h.alive, output: s.report.read.join('\n') });
