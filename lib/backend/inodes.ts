@@ -29,6 +29,8 @@ export class Inode {
   busy = 0;
   /** The inode's generation (from its handle), once the backend has read it. */
   generation: number | undefined;
+  /** Its last reference is gone: it is out of the table, never reopened; its descriptor closes when no syscall uses it. */
+  released = false;
 
   constructor(
     /** The stable id (FUSE node id, st_ino, qid.path). */
@@ -124,7 +126,7 @@ export class InodeTable {
         }
       }
     }
-    this.trim();
+    this.trim(inode);
     return this.ref(inode);
   }
 
@@ -133,16 +135,18 @@ export class InodeTable {
     inode.refs -= count;
     if (inode.refs > 0 || this.byId.get(inode.id) !== inode) return;
     this.byId.delete(inode.id);
-    if (inode.fd >= 0) {
-      sys.close(inode.fd);
-      this.open--;
-    }
+    inode.released = true;
+    const wasOpen = inode.fd >= 0;
+    // A syscall on a pool thread may still use the descriptor (a 9P clunk
+    // right after a setattr on the same fid): its number must not be reused
+    // under it, so the last use() closes it.
+    if (wasOpen && inode.busy === 0) this.closeFd(inode);
     if (inode.handle) {
       const m = this.mount(inode);
-      if (inode.fd >= 0) m.open.delete(inode);
+      if (wasOpen) m.open.delete(inode);
       else m.closed--;
       this.lru.delete(inode);
-      if (m.open.size === 0 && m.closed === 0) {
+      if (m.open.size === 0 && m.closed === 0 && inode.busy === 0) {
         if (m.anchor >= 0) {
           sys.close(m.anchor);
           this.open--;
@@ -150,7 +154,12 @@ export class InodeTable {
         this.mounts.delete(sys.handleMount(inode.handle));
       }
     }
+  }
+
+  private closeFd(inode: Inode): void {
+    sys.close(inode.fd);
     inode.fd = -1;
+    this.open--;
   }
 
   /** Close every descriptor: the table is not used after this. */
@@ -168,6 +177,10 @@ export class InodeTable {
 
   /** The inode's descriptor for a synchronous call, reopened by handle if it was let go. */
   fd(inode: Inode): number {
+    if (inode.released) {
+      if (inode.fd < 0) throw new FsError('ESTALE', `inode ${inode.id} was released`);
+      return inode.fd; // still in use by a syscall that started before
+    }
     if (inode.fd < 0) this.reopen(inode);
     else if (inode.handle) {
       this.lru.delete(inode); // most recently used now
@@ -183,7 +196,10 @@ export class InodeTable {
     try {
       return await fn(fd);
     } finally {
-      inode.busy--;
+      if (--inode.busy === 0 && inode.released && inode.fd >= 0) {
+        this.closeFd(inode);
+        if (inode.handle) this.dropMountIfEmpty(inode);
+      }
     }
   }
 
@@ -194,6 +210,18 @@ export class InodeTable {
       this.warn(`out of file descriptors (${this.open} held for files, budget ${this.budget}): lookups fail with ENFILE; raise the open-files limit (ulimit -n, LimitNOFILE=)`);
     }
     throw new FsError('ENFILE', `no descriptor left: ${(err as Error)?.message ?? err}`);
+  }
+
+  /** A mount whose last inode went: its anchor closes. */
+  private dropMountIfEmpty(inode: Inode): void {
+    const id = sys.handleMount(inode.handle!);
+    const m = this.mounts.get(id);
+    if (!m || m.open.size > 0 || m.closed > 0) return;
+    if (m.anchor >= 0) {
+      sys.close(m.anchor);
+      this.open--;
+    }
+    this.mounts.delete(id);
   }
 
   private mount(inode: Inode): Mount {
@@ -217,16 +245,16 @@ export class InodeTable {
     m.closed--;
     m.open.add(inode);
     this.lru.set(inode, true);
-    this.trim();
+    this.trim(inode);
   }
 
-  /** Let the least recently used descriptors go until the budget holds (only where they can be reopened). */
-  private trim(): void {
+  /** Let the least recently used descriptors go until the budget holds (only where they can be reopened; never `keep`, about to be used). */
+  private trim(keep?: Inode): void {
     if (this.open <= this.budget) return;
     for (const inode of this.lru.keys()) {
       if (this.open <= this.budget) break;
       const m = this.mount(inode);
-      if (inode.busy > 0 || m.anchor < 0) continue;
+      if (inode.busy > 0 || m.anchor < 0 || inode === keep) continue;
       this.lru.delete(inode);
       m.open.delete(inode);
       m.closed++;
