@@ -9,6 +9,7 @@ import { constants as C } from 'node:fs';
 import { debuglog } from 'node:util';
 import type { Attr } from '../backend/attr.js';
 import type { Backend, Caller, Entry, SetAttr } from '../backend/backend.js';
+import type { Inode } from '../backend/inodes.js';
 import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
 import { DirHandles, type Listing } from './dir-handles.js';
@@ -161,10 +162,10 @@ export class FuseOps {
         nat.replyReadlink(req, await be.readlink(inode(ino)));
       },
       [Op.MKNOD]: async (req, ino, name, mode, rdev) => {
-        this.entry(req, await be.mknod(inode(ino), name as string, mode as number, rdev as bigint, this.caller(req)));
+        this.entry(req, await be.mknod(inode(ino), name as string, await this.newMode(req, inode(ino), mode as number), rdev as bigint, this.caller(req)));
       },
       [Op.MKDIR]: async (req, ino, name, mode) => {
-        this.entry(req, await be.mkdir(inode(ino), name as string, mode as number, this.caller(req)));
+        this.entry(req, await be.mkdir(inode(ino), name as string, await this.newMode(req, inode(ino), mode as number), this.caller(req)));
       },
       [Op.UNLINK]: async (req, ino, name) => {
         await be.unlink(inode(ino), name as string);
@@ -263,7 +264,7 @@ export class FuseOps {
         nat.replyErr(req, 0);
       },
       [Op.CREATE]: async (req, ino, name, mode, flags) => {
-        const { fh, entry } = await be.create(inode(ino), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
+        const { fh, entry } = await be.create(inode(ino), name as string, sourceFlags(flags as number), await this.newMode(req, inode(ino), mode as number), this.caller(req));
         try {
           checkId(entry.attr.ino);
         } catch (err) {
@@ -281,6 +282,20 @@ export class FuseOps {
         }
       },
     };
+  }
+
+  /**
+   * The mode a new file is made with. With FUSE_POSIX_ACL the kernel leaves
+   * the caller's umask to us (DONT_MASK): as for a local filesystem it
+   * applies unless the directory has a default ACL, whose bits the source
+   * applies instead (the server's own umask is 0). Where the kernel applied
+   * it already this changes nothing.
+   */
+  private async newMode(req: Req, dir: Inode, mode: number): Promise<number> {
+    const umask = this.native.ctx(req)[3];
+    if ((mode & umask & 0o777) === 0) return mode;
+    const inherits = await this.backend.getxattr(dir, 'system.posix_acl_default').then(() => true, () => false);
+    return inherits ? mode : mode & ~umask;
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */

@@ -11,6 +11,8 @@ export interface MountOptions {
   attrTimeout: number;
   cache: CacheMode;
   writeback: boolean;
+  /** Kernel ACL checks (FUSE_POSIX_ACL): on whenever default_permissions is. */
+  posixAcl: boolean;
   maxWrite: number;
   /** Mount over a non-empty directory. */
   nonempty: boolean;
@@ -65,6 +67,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     attrTimeout: 1,
     cache: 'auto',
     writeback: false,
+    posixAcl: false,
     maxWrite: MAX_WRITE,
     nonempty: false,
     allowOther: false,
@@ -111,7 +114,10 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
   // The server runs as one user (usually root) and cannot check each caller's
   // permissions itself, so with allow_other the kernel must (unless the user
   // explicitly says otherwise).
-  if (defaultPermissions ?? opts.allowOther) opts.fuse.push('default_permissions');
+  if (defaultPermissions ?? opts.allowOther) {
+    opts.fuse.push('default_permissions');
+    opts.posixAcl = true;
+  }
   opts.fuse.push(`fsname=${fsname}`, 'subtype=stableid');
   return opts;
 }
