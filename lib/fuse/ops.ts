@@ -6,8 +6,9 @@
 // id), except that the root is node id 1 (FUSE's fixed root) while its
 // st_ino is its stable id.
 import { constants as C } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
-import type { Attr } from '../backend/attr.js';
+import { type Attr, S_ISGID } from '../backend/attr.js';
 import type { Backend, Caller, Entry, SetAttr } from '../backend/backend.js';
 import type { Inode } from '../backend/inodes.js';
 import { FsError, isCode, toErrno } from '../errno.js';
@@ -246,6 +247,7 @@ export class FuseOps {
       },
       [Op.SETXATTR]: async (req, ino, name, value, flags) => {
         await be.setxattr(inode(ino), name as string, value as Buffer, flags as number);
+        if (name === 'system.posix_acl_access') await this.aclKillSgid(req, inode(ino));
         nat.replyErr(req, 0);
       },
       [Op.GETXATTR]: async (req, ino, name, size) => {
@@ -296,6 +298,23 @@ export class FuseOps {
     if ((mode & umask & 0o777) === 0) return mode;
     const inherits = await this.backend.getxattr(dir, 'system.posix_acl_default').then(() => true, () => false);
     return inherits ? mode : mode & ~umask;
+  }
+
+  /**
+   * Setting an access ACL drops setgid when the caller is not in the file's
+   * group, as the kernel does for a local file (posix_acl_update_mode). The
+   * source does not, the server being root, and libfuse 3.14 does not pass
+   * the kernel's FUSE_SETXATTR_ACL_KILL_SGID: the groups come from /proc.
+   */
+  private async aclKillSgid(req: Req, node: Inode): Promise<void> {
+    const [uid, gid, pid] = this.native.ctx(req);
+    if (uid === 0) return;
+    const attr = await this.backend.getattr(node);
+    if (!(attr.mode & S_ISGID) || attr.gid === gid) return;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const groups = /^Groups:(.*)$/m.exec(status)?.[1].trim().split(/\s+/).filter(Boolean).map(Number) ?? [];
+    if (groups.includes(attr.gid)) return;
+    await this.backend.setattr(node, { mode: attr.mode & 0o7777 & ~S_ISGID });
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */
