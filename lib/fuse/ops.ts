@@ -30,6 +30,8 @@ export interface OpsOptions {
   native: Native;
   /** auto: keep it while mtime and size are unchanged (default). never: direct I/O. */
   cache?: CacheMode;
+  /** -o noatime: open source files with O_NOATIME, as reads on a noatime mount leave atime. */
+  noatime?: boolean;
   /** Let the addon serve reads and writes on the backend's fds (default true). */
   directIo?: boolean;
   /** One line for the operator about a refused request the client cannot explain. */
@@ -45,6 +47,7 @@ export class FuseOps {
   private readonly native: Native;
   private readonly cache: CacheMode;
   private readonly directIo: boolean;
+  private readonly noatime: number;
   private readonly warn: (msg: string) => void;
   private readonly dirs = new DirHandles();
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
@@ -57,6 +60,7 @@ export class FuseOps {
     this.nodes = new Nodes(opts.backend.root, (inode) => opts.backend.forget(inode));
     this.cache = opts.cache ?? 'auto';
     this.directIo = opts.directIo ?? true;
+    this.noatime = opts.noatime ? C.O_NOATIME : 0;
     this.warn = opts.warn ?? (() => {});
     this.table = this.ops();
   }
@@ -194,7 +198,9 @@ export class FuseOps {
       },
       [Op.OPEN]: async (req, ino, flags) => {
         const node = nodes.get(ino);
-        const fh = await be.open(node.inode, sourceFlags(flags as number));
+        const want = sourceFlags(flags as number);
+        // O_NOATIME is for the file's owner (or root): others read as on a relatime mount.
+        const fh = await be.open(node.inode, want | this.noatime).catch((err) => (this.noatime && isCode(err, 'EPERM') ? be.open(node.inode, want) : Promise.reject(err)));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(node.inode).catch(() => undefined);
         if (nat.replyOpen(req, fh, this.openFlags(node, attr) | this.fdFlag(fh)) === 0) (node.handles ??= new Set()).add(fh);

@@ -13,6 +13,8 @@ export interface MountOptions {
   writeback: boolean;
   /** Kernel ACL checks (FUSE_POSIX_ACL): on whenever default_permissions is. */
   posixAcl: boolean;
+  /** -o noatime: reads through the mount leave the source's atime alone too (O_NOATIME). */
+  noatime: boolean;
   maxWrite: number;
   /** Mount over a non-empty directory. */
   nonempty: boolean;
@@ -68,6 +70,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     cache: 'auto',
     writeback: false,
     posixAcl: false,
+    noatime: false,
     maxWrite: MAX_WRITE,
     nonempty: false,
     allowOther: false,
@@ -108,6 +111,8 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
       case 'allow_other': opts.allowOther = true; opts.fuse.push(opt); break;
       case 'ro': opts.readOnly = true; opts.fuse.push(opt); break;
       case 'rw': opts.readOnly = false; opts.fuse.push(opt); break;
+      case 'noatime': opts.noatime = true; opts.fuse.push(opt); break;
+      case 'atime': case 'relatime': case 'strictatime': opts.noatime = false; opts.fuse.push(opt); break;
       default: opts.fuse.push(opt);
     }
   }

@@ -88,3 +88,39 @@ serial(`a non-owner's truncate and any chown clear setuid and setgid as on the r
   t.deepEqual(want, { chgrp: '0o777', 'chgrp-noexec': '0o2766', chown: '0o777', ftrunc: '0o777', trunc: '0o777' });
   t.deepEqual(await observe(USER_CHANGES, mnt, true), want);
 });
+
+const EXEC_ATIME = String.raw`
+import json, os, shutil, subprocess, sys, time
+p = os.path.join(sys.argv[1], 'prog')
+shutil.copy('/bin/true', p)
+os.chmod(p, 0o755)
+os.utime(p, (time.time() - 7200, time.time() - 3600))   # atime before mtime: relatime updates it
+a0 = os.stat(p).st_atime_ns
+subprocess.run([p], check=True)
+a1 = os.stat(p).st_atime_ns
+time.sleep(0.05)
+subprocess.run([p], check=True)                         # atime now after mtime and ctime: relatime keeps it
+a2 = os.stat(p).st_atime_ns
+with open(p, 'rb') as f: f.read()
+a3 = os.stat(p).st_atime_ns
+print(json.dumps({'first exec': a1 != a0, 'second exec': a2 != a1, 'read': a3 != a2}))
+`;
+
+serial(`exec and read change atime as on the raw directory, relatime and noatime${why}`, async (t) => {
+  const { fx, raw, mnt } = await pair(t, []);
+  const relatime = await observe(EXEC_ATIME, raw);
+  t.deepEqual(relatime, { 'first exec': true, 'second exec': false, read: false });
+  t.deepEqual(await observe(EXEC_ATIME, mnt), relatime, 'relatime');
+  await fx.server.stop();
+  // The raw directory under noatime: a bind mount of it with that flag.
+  const rawNoatime = join(fx.dir, 'raw-noatime');
+  await mkdir(rawNoatime);
+  await mkdir(join(raw, 'n'));
+  t.is((await run('mount', ['--bind', join(raw, 'n'), rawNoatime])).code, 0);
+  t.teardown(() => run('umount', ['-l', rawNoatime]).then(() => undefined));
+  t.is((await run('mount', ['-o', 'remount,bind,noatime', rawNoatime])).code, 0);
+  const noatime = await observe(EXEC_ATIME, rawNoatime);
+  t.deepEqual(noatime, { 'first exec': false, 'second exec': false, read: false });
+  const again = await mountFixture(t, 'fuse', { options: ['noatime'] });
+  t.deepEqual(await observe(EXEC_ATIME, again.mnt), noatime, 'noatime');
+});
