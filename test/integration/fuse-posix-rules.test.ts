@@ -124,3 +124,37 @@ serial(`exec and read change atime as on the raw directory, relatime and noatime
   const again = await mountFixture(t, 'fuse', { options: ['noatime'] });
   t.deepEqual(await observe(EXEC_ATIME, again.mnt), noatime, 'noatime');
 });
+
+const DIR_RENAMED_OVER = String.raw`
+import errno, json, os, stat, sys
+d = sys.argv[1]
+os.mkdir(os.path.join(d, 'old'))
+os.mkdir(os.path.join(d, 'new'))
+with open(os.path.join(d, 'new', 'inside'), 'w'): pass
+fd = os.open(os.path.join(d, 'old'), os.O_RDONLY | os.O_DIRECTORY)
+before = os.fstat(fd)
+os.rename(os.path.join(d, 'new'), os.path.join(d, 'old'))   # replaces the open, empty directory
+def code(fn):
+    try: return fn()
+    except OSError as e: return errno.errorcode[e.errno]
+st = code(lambda: os.fstat(fd))
+out = {
+  'fstat': 'ok' if isinstance(st, os.stat_result) else st,
+  'isDir': isinstance(st, os.stat_result) and stat.S_ISDIR(st.st_mode),
+  'nlink': st.st_nlink if isinstance(st, os.stat_result) else None,
+  'sameIno': isinstance(st, os.stat_result) and st.st_ino == before.st_ino,
+  'listing': code(lambda: os.listdir(fd)),
+  'createInside': code(lambda: os.open('x', os.O_CREAT | os.O_WRONLY, dir_fd=fd)),
+  'byName': os.listdir(os.path.join(d, 'old')),
+}
+if isinstance(out['createInside'], int): out['createInside'] = 'ok'
+os.close(fd)
+print(json.dumps(out))
+`;
+
+serial(`fstat of an open directory that was renamed over answers as on the raw directory${why}`, async (t) => {
+  const { raw, mnt } = await pair(t, []);
+  const want = await observe(DIR_RENAMED_OVER, raw);
+  t.like(want, { fstat: 'ok', isDir: true, nlink: 0, sameIno: true, listing: [], createInside: 'ENOENT', byName: ['inside'] });
+  t.deepEqual(await observe(DIR_RENAMED_OVER, mnt), want);
+});
