@@ -1,3 +1,5 @@
+# Numbers at the edge (fuse-posix-limits.test.ts): pwrite, pread, ftruncate and
+# truncate at offsets up to 2^63-1 in DIR; prints the errno name or result of each.
 import errno, json, os, sys
 p = os.path.join(sys.argv[1], 'f')
 with open(p, 'wb') as f: f.write(b'x')
