@@ -31,6 +31,8 @@ const NS = 1_000_000_000n;
 const AT_FDCWD = -100;
 const O_NOFOLLOW = C.O_NOFOLLOW;
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+/** off_t's largest value (MAX_LFS_FILESIZE). */
+const MAX_POSITION = 2n ** 63n - 1n;
 /** How far up parent() looks for the root before calling a directory outside the export. */
 const MAX_DEPTH = 4096;
 
@@ -390,11 +392,15 @@ export class PassthroughBackend implements Backend {
 
   async read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
     const buf = Buffer.allocUnsafe(length);
-    const bytesRead = await readP(this.handle(fh), buf, length, offset(position));
+    // Node's read takes a bigint position (exact up to 2^63-1); its write does not.
+    if (position < 0n || position > MAX_POSITION) throw new FsError('EINVAL', `offset ${position} is out of range`);
+    const bytesRead = await readP(this.handle(fh), buf, length, position);
     return bytesRead === length ? buf : buf.subarray(0, bytesRead);
   }
 
   async write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
+    // As a filesystem answers a write past its largest file: EFBIG.
+    if (position > MAX_OFFSET) throw new FsError('EFBIG', `offset ${position} is beyond what this server can write`);
     return writeP(this.handle(fh), data, offset(position));
   }
 
@@ -488,7 +494,7 @@ const closeP = promisify(close);
 const fsyncP = promisify(fsync);
 const fdatasyncP = promisify(fdatasync);
 const ftruncateP = promisify(ftruncate);
-const readP = (fd: number, buf: Buffer, len: number, pos: number): Promise<number> =>
+const readP = (fd: number, buf: Buffer, len: number, pos: bigint): Promise<number> =>
   new Promise((resolve, reject) => read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 const writeP = (fd: number, buf: Buffer, pos: number): Promise<number> =>
   new Promise((resolve, reject) => write(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))));

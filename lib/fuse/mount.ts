@@ -48,7 +48,7 @@ export class FuseMount {
     private readonly opts: StartOptions,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, directIo: opts.options.threads > 1, warn: opts.warn });
+    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, noatime: opts.options.noatime, directIo: opts.options.threads > 1, warn: opts.warn });
   }
 
   static async start(opts: StartOptions): Promise<FuseMount> {
@@ -58,7 +58,7 @@ export class FuseMount {
     m.session = nat.mount(
       opts.mountpoint,
       fuseArgs(o),
-      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, threads: o.threads },
+      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, posixAcl: o.posixAcl ? 1 : 0, threads: o.threads },
       m.dispatch,
     );
     const entry = await mountAt(opts.mountpoint).catch(() => undefined);

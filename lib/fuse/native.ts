@@ -42,6 +42,8 @@ export interface SessionConfig {
   maxBackground: number;
   /** 1 to ask for the kernel's writeback cache. */
   writeback: number;
+  /** 1 to let the kernel check and cache POSIX ACLs (implies default_permissions). */
+  posixAcl: number;
   /** > 1: libfuse's multi-threaded loop (direct-fd reads and writes run on its workers). */
   threads: number;
 }

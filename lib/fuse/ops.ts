@@ -6,9 +6,11 @@
 // id), except that the root is node id 1 (FUSE's fixed root) while its
 // st_ino is its stable id.
 import { constants as C } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
-import type { Attr } from '../backend/attr.js';
+import { type Attr, S_ISGID } from '../backend/attr.js';
 import type { Backend, Caller, Entry, SetAttr } from '../backend/backend.js';
+import type { Inode } from '../backend/inodes.js';
 import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
 import { DirHandles, type Listing } from './dir-handles.js';
@@ -28,6 +30,8 @@ export interface OpsOptions {
   native: Native;
   /** auto: keep it while mtime and size are unchanged (default). never: direct I/O. */
   cache?: CacheMode;
+  /** -o noatime: open source files with O_NOATIME, as reads on a noatime mount leave atime. */
+  noatime?: boolean;
   /** Let the addon serve reads and writes on the backend's fds (default true). */
   directIo?: boolean;
   /** One line for the operator about a refused request the client cannot explain. */
@@ -43,6 +47,7 @@ export class FuseOps {
   private readonly native: Native;
   private readonly cache: CacheMode;
   private readonly directIo: boolean;
+  private readonly noatime: number;
   private readonly warn: (msg: string) => void;
   private readonly dirs = new DirHandles();
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
@@ -55,6 +60,7 @@ export class FuseOps {
     this.nodes = new Nodes(opts.backend.root, (inode) => opts.backend.forget(inode));
     this.cache = opts.cache ?? 'auto';
     this.directIo = opts.directIo ?? true;
+    this.noatime = opts.noatime ? C.O_NOATIME : 0;
     this.warn = opts.warn ?? (() => {});
     this.table = this.ops();
   }
@@ -161,10 +167,10 @@ export class FuseOps {
         nat.replyReadlink(req, await be.readlink(inode(ino)));
       },
       [Op.MKNOD]: async (req, ino, name, mode, rdev) => {
-        this.entry(req, await be.mknod(inode(ino), name as string, mode as number, rdev as bigint, this.caller(req)));
+        this.entry(req, await be.mknod(inode(ino), name as string, await this.newMode(req, inode(ino), mode as number), rdev as bigint, this.caller(req)));
       },
       [Op.MKDIR]: async (req, ino, name, mode) => {
-        this.entry(req, await be.mkdir(inode(ino), name as string, mode as number, this.caller(req)));
+        this.entry(req, await be.mkdir(inode(ino), name as string, await this.newMode(req, inode(ino), mode as number), this.caller(req)));
       },
       [Op.UNLINK]: async (req, ino, name) => {
         await be.unlink(inode(ino), name as string);
@@ -192,7 +198,9 @@ export class FuseOps {
       },
       [Op.OPEN]: async (req, ino, flags) => {
         const node = nodes.get(ino);
-        const fh = await be.open(node.inode, sourceFlags(flags as number));
+        const want = sourceFlags(flags as number);
+        // O_NOATIME is for the file's owner (or root): others read as on a relatime mount.
+        const fh = await be.open(node.inode, want | this.noatime).catch((err) => (this.noatime && isCode(err, 'EPERM') ? be.open(node.inode, want) : Promise.reject(err)));
         let attr: Attr | undefined;
         if (this.cache === 'auto') attr = await be.getattr(node.inode).catch(() => undefined);
         if (nat.replyOpen(req, fh, this.openFlags(node, attr) | this.fdFlag(fh)) === 0) (node.handles ??= new Set()).add(fh);
@@ -245,6 +253,7 @@ export class FuseOps {
       },
       [Op.SETXATTR]: async (req, ino, name, value, flags) => {
         await be.setxattr(inode(ino), name as string, value as Buffer, flags as number);
+        if (name === 'system.posix_acl_access') await this.aclKillSgid(req, inode(ino));
         nat.replyErr(req, 0);
       },
       [Op.GETXATTR]: async (req, ino, name, size) => {
@@ -263,7 +272,7 @@ export class FuseOps {
         nat.replyErr(req, 0);
       },
       [Op.CREATE]: async (req, ino, name, mode, flags) => {
-        const { fh, entry } = await be.create(inode(ino), name as string, sourceFlags(flags as number), mode as number, this.caller(req));
+        const { fh, entry } = await be.create(inode(ino), name as string, sourceFlags(flags as number), await this.newMode(req, inode(ino), mode as number), this.caller(req));
         try {
           checkId(entry.attr.ino);
         } catch (err) {
@@ -281,6 +290,37 @@ export class FuseOps {
         }
       },
     };
+  }
+
+  /**
+   * The mode a new file is made with. With FUSE_POSIX_ACL the kernel leaves
+   * the caller's umask to us (DONT_MASK): as for a local filesystem it
+   * applies unless the directory has a default ACL, whose bits the source
+   * applies instead (the server's own umask is 0). Where the kernel applied
+   * it already this changes nothing.
+   */
+  private async newMode(req: Req, dir: Inode, mode: number): Promise<number> {
+    const umask = this.native.ctx(req)[3];
+    if ((mode & umask & 0o777) === 0) return mode;
+    const inherits = await this.backend.getxattr(dir, 'system.posix_acl_default').then(() => true, () => false);
+    return inherits ? mode : mode & ~umask;
+  }
+
+  /**
+   * Setting an access ACL drops setgid when the caller is not in the file's
+   * group, as the kernel does for a local file (posix_acl_update_mode). The
+   * source does not, the server being root, and libfuse 3.14 does not pass
+   * the kernel's FUSE_SETXATTR_ACL_KILL_SGID: the groups come from /proc.
+   */
+  private async aclKillSgid(req: Req, node: Inode): Promise<void> {
+    const [uid, gid, pid] = this.native.ctx(req);
+    if (uid === 0) return;
+    const attr = await this.backend.getattr(node);
+    if (!(attr.mode & S_ISGID) || attr.gid === gid) return;
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const groups = /^Groups:(.*)$/m.exec(status)?.[1].trim().split(/\s+/).filter(Boolean).map(Number) ?? [];
+    if (groups.includes(attr.gid)) return;
+    await this.backend.setattr(node, { mode: attr.mode & 0o7777 & ~S_ISGID });
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */

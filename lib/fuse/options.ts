@@ -11,6 +11,10 @@ export interface MountOptions {
   attrTimeout: number;
   cache: CacheMode;
   writeback: boolean;
+  /** Kernel ACL checks (FUSE_POSIX_ACL): on whenever default_permissions is. */
+  posixAcl: boolean;
+  /** -o noatime: reads through the mount leave the source's atime alone too (O_NOATIME). */
+  noatime: boolean;
   maxWrite: number;
   /** Mount over a non-empty directory. */
   nonempty: boolean;
@@ -65,6 +69,8 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     attrTimeout: 1,
     cache: 'auto',
     writeback: false,
+    posixAcl: false,
+    noatime: false,
     maxWrite: MAX_WRITE,
     nonempty: false,
     allowOther: false,
@@ -105,13 +111,18 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
       case 'allow_other': opts.allowOther = true; opts.fuse.push(opt); break;
       case 'ro': opts.readOnly = true; opts.fuse.push(opt); break;
       case 'rw': opts.readOnly = false; opts.fuse.push(opt); break;
+      case 'noatime': opts.noatime = true; opts.fuse.push(opt); break;
+      case 'atime': case 'relatime': case 'strictatime': opts.noatime = false; opts.fuse.push(opt); break;
       default: opts.fuse.push(opt);
     }
   }
   // The server runs as one user (usually root) and cannot check each caller's
   // permissions itself, so with allow_other the kernel must (unless the user
   // explicitly says otherwise).
-  if (defaultPermissions ?? opts.allowOther) opts.fuse.push('default_permissions');
+  if (defaultPermissions ?? opts.allowOther) {
+    opts.fuse.push('default_permissions');
+    opts.posixAcl = true;
+  }
   opts.fuse.push(`fsname=${fsname}`, 'subtype=stableid');
   return opts;
 }

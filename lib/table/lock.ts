@@ -14,7 +14,7 @@ export class ExportLockedError extends Error {
     readonly root: string,
     readonly holder: string,
   ) {
-    super(`${root} is already served by another stableid (${holder}); stop it first, only one process may write an export's table`);
+    super(`${root} is already served by another stableid (${holder}); stop it first, only one process may write an export's table (for a second view of the same files, bind-mount the first one's mountpoint: mount --bind MOUNTPOINT DIR; findmnt -t fuse.stableid lists it)`);
     this.name = 'ExportLockedError';
   }
 }

@@ -136,7 +136,7 @@ serial(`a second mount of a served SRC is refused by mount(8), naming the pid th
   const { pid } = await statusJson(mnt, ns);
   const again = await ns.run('mount', ['-t', 'fuse.stableid', src, other, '-o', `log=${log}`], { timeoutMs: 30_000 });
   t.is(again.code, 32);
-  t.is(again.stderr.trim(), `stableid: ${src} is already served by another stableid (pid ${pid}); stop it first, only one process may write an export's table`);
+  t.is(again.stderr.trim(), `stableid: ${src} is already served by another stableid (pid ${pid}); stop it first, only one process may write an export's table (for a second view of the same files, bind-mount the first one's mountpoint: mount --bind MOUNTPOINT DIR; findmnt -t fuse.stableid lists it)`);
   t.deepEqual(stableidMounts(await ns.mountinfo()), [mnt]);
   t.is((await ns.run('umount', [mnt])).code, 0);
   await assertEnded(t, ns, pid, mnt);

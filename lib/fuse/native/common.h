@@ -55,6 +55,7 @@ struct config {
   unsigned max_write;
   unsigned max_background;
   int writeback;
+  int posix_acl;  // ask for FUSE_POSIX_ACL (only with default_permissions, which it implies)
 };
 
 struct session {

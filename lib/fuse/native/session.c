@@ -50,6 +50,13 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // truncate itself: the server writes as root, which the source never
   // clears them for (libfuse would otherwise leave it to us).
   conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // ACLs as on the source: the kernel checks them (not only the mode bits),
+  // drops its cached mode when one is set (setfacl changes the group bits),
+  // and with DONT_MASK leaves the umask to us (ops.ts: not applied under a
+  // default ACL, which the source applies). Without them a named user's
+  // entry grants nothing and a default ACL's group bits are lost to umask.
+  if (s->cfg.posix_acl && (conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+    conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   // Kernel file handles (NFS re-export, open_by_handle_at on the mount) name
   // a node by id and generation: with export support the kernel asks us for
   // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
@@ -115,6 +122,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->cfg.max_write = get_double(env, argv[2], "maxWrite", &d) ? (unsigned)d : 0;
   s->cfg.max_background = get_double(env, argv[2], "maxBackground", &d) ? (unsigned)d : 0;
   s->cfg.writeback = get_double(env, argv[2], "writeback", &d) ? d != 0 : 0;
+  s->cfg.posix_acl = get_double(env, argv[2], "posixAcl", &d) ? d != 0 : 0;
   s->cfg.threads = get_double(env, argv[2], "threads", &d) ? (unsigned)d : 1;
 
   uint32_t nargs = 0;
