@@ -61,10 +61,6 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // a node by id and generation: with export support the kernel asks us for
   // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
   if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
-  // POSIX ACLs on SRC are permissions too: with this the kernel reads them
-  // (system.posix_acl_*) and enforces them with default_permissions, where
-  // mode bits alone would let a user an ACL denies in.
-  if (conn->capable & FUSE_CAP_POSIX_ACL) conn->want |= FUSE_CAP_POSIX_ACL;
   s->negotiated_max_write = conn->max_write;
   s->negotiated_max_readahead = conn->max_readahead;
 }
