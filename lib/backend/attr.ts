@@ -41,6 +41,9 @@ export function attrFromStats(st: BigIntStats, id: bigint): Attr {
   };
 }
 
+/** Signed seconds and nanoseconds as one count of nanoseconds (a bigint: no overflow past 2262). */
+const ns = (sec: bigint, nsec: bigint): bigint => BigInt.asIntN(64, sec) * 1_000_000_000n + nsec;
+
 /** From a sys.statx() result (times are signed: before 1970 is negative). */
 export function attrFromStatx(sx: BigUint64Array, id: bigint): Attr {
   return {
@@ -53,10 +56,10 @@ export function attrFromStatx(sx: BigUint64Array, id: bigint): Attr {
     size: sx[Sx.size],
     blksize: sx[Sx.blksize],
     blocks: sx[Sx.blocks],
-    atimeNs: BigInt.asIntN(64, sx[Sx.atime]),
-    mtimeNs: BigInt.asIntN(64, sx[Sx.mtime]),
-    ctimeNs: BigInt.asIntN(64, sx[Sx.ctime]),
-    btimeNs: BigInt.asIntN(64, sx[Sx.btime]),
+    atimeNs: ns(sx[Sx.atimeSec], sx[Sx.atimeNsec]),
+    mtimeNs: ns(sx[Sx.mtimeSec], sx[Sx.mtimeNsec]),
+    ctimeNs: ns(sx[Sx.ctimeSec], sx[Sx.ctimeNsec]),
+    btimeNs: ns(sx[Sx.btimeSec], sx[Sx.btimeNsec]),
   };
 }
 

@@ -63,7 +63,7 @@ export class PassthroughBackend implements Backend {
     const inodes = new InodeTable({ budget: opts.descriptorBudget, warn: opts.warn });
     const fd = sys.openPath(AT_FDCWD, opts.root, C.O_DIRECTORY);
     if (fd < 0) throw sys.errnoError(-fd, 'open', opts.root);
-    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, sys.statxBuffer());
     const id = opts.mapper.knownId(sx[0], sx[1]) ?? (await opts.mapper.idFor(sx[0], sx[1]));
     const root = inodes.adopt(id, sx[0], sx[1], Number(sx[2]) & S_IFMT, fd);
     const backend = new PassthroughBackend(opts, inodes, root);
@@ -91,7 +91,7 @@ export class PassthroughBackend implements Backend {
    * most of the requests (test/bench/e2e/fuse-metadata.bench.ts).
    */
   private async statAtFd(dfd: number, name: string, flags = 0): Promise<{ attr: Attr; dev: bigint; ino: bigint }> {
-    const sx = sys.statx(dfd, name, flags, new BigUint64Array(14));
+    const sx = sys.statx(dfd, name, flags, sys.statxBuffer());
     const attr = attrFromStatx(sx, 0n);
     attr.ino = await this.idOf(sx[0], sx[1]);
     return { attr, dev: sx[0], ino: sx[1] };
@@ -184,7 +184,7 @@ export class PassthroughBackend implements Backend {
    * the root; reaching the filesystem's top (or MAX_DEPTH) first is EACCES.
    */
   private async checkBeneathRoot(dir: Inode): Promise<void> {
-    const sx = new BigUint64Array(14);
+    const sx = sys.statxBuffer();
     let fd = this.inodes.fd(dir);
     let owned = false;
     try {
@@ -221,7 +221,7 @@ export class PassthroughBackend implements Backend {
 
   async getattr(node: Inode): Promise<Attr> {
     // The pinned inode keeps its device, so its id is the one it was adopted with.
-    const sx = sys.statx(this.inodes.fd(node), '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    const sx = sys.statx(this.inodes.fd(node), '', sys.AT_EMPTY_PATH, sys.statxBuffer());
     const attr = attrFromStatx(sx, node.id);
     attr.generation = node.generation;
     return attr;
@@ -303,7 +303,7 @@ export class PassthroughBackend implements Backend {
    */
   private async own(node: Inode, dir: Inode, caller?: Caller): Promise<boolean> {
     if (!this.chownToCaller || !caller) return false;
-    const dirMode = Number(sys.statx(this.inodes.fd(dir), '', sys.AT_EMPTY_PATH, new BigUint64Array(14))[sys.Sx.mode]);
+    const dirMode = Number(sys.statx(this.inodes.fd(dir), '', sys.AT_EMPTY_PATH, sys.statxBuffer())[sys.Sx.mode]);
     await this.inodes.use(node, (fd) => sys.fchownat(fd, caller.uid, dirMode & S_ISGID ? -1 : caller.gid));
     return true;
   }
@@ -436,7 +436,7 @@ export class PassthroughBackend implements Backend {
     if (dir === this.root) return this.getattr(dir);
     // Only ids already known: the parent of a directory moved out of SRC must
     // not make the table grow a prefix for a foreign disk.
-    const sx = sys.statx(this.inodes.fd(dir), '..', 0, new BigUint64Array(14));
+    const sx = sys.statx(this.inodes.fd(dir), '..', 0, sys.statxBuffer());
     const id = this.mapper.knownId(sx[0], sx[1]);
     return id === undefined ? this.getattr(dir) : attrFromStatx(sx, id);
   }

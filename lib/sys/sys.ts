@@ -55,8 +55,11 @@ export function errnoError(errno: number, syscall: string, name: string): NodeJS
   return err;
 }
 
-/** statx field order in the array statx() fills (see sys.c). */
-export const enum Sx { dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atime, mtime, ctime, btime }
+/** statx field order in the array statx() fills (see sys.c): times are (signed seconds, nanoseconds). */
+export const enum Sx { dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atimeSec, atimeNsec, mtimeSec, mtimeNsec, ctimeSec, ctimeNsec, btimeSec, btimeNsec }
+
+/** The array statx() fills. */
+export const statxBuffer = (): BigUint64Array => new BigUint64Array(18);
 
 /** lstat of dirfd/name (name '' with AT_EMPTY_PATH: the descriptor itself) into `out`; throws on failure. */
 export function statx(dirfd: number, name: string, flags: number, out: BigUint64Array): BigUint64Array {

@@ -90,3 +90,17 @@ except OSError as e:
   t.is(mnt, 'EFBIG');
   t.is((await stat(join(fx.mnt, 'f'))).size, 1, 'the server still answers');
 });
+
+serial(`times past 2262 read back as on the raw directory${why}`, async (t) => {
+  const fx = await mountFixture(t);
+  await writeFile(join(fx.src, 'far'), 'x');
+  const code = String.raw`
+import os, sys
+os.utime(sys.argv[1], ns=(2**34 * 10**9 + 5, 2**34 * 10**9 + 7))
+print(os.stat(sys.argv[1]).st_mtime_ns)
+`;
+  const viaMount = (await runOk('python3', ['-c', code, join(fx.mnt, 'far')], { timeoutMs: 20_000 })).trim();
+  const raw = (await runOk('python3', ['-c', 'import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)', join(fx.src, 'far')], { timeoutMs: 20_000 })).trim();
+  t.is(viaMount, raw, 'the mount reports what the source holds');
+  t.true(BigInt(raw) > 9_223_372_036_854_775_807n, `beyond int64 nanoseconds (${raw})`);
+});

@@ -48,7 +48,7 @@ test('statx and openat never follow a final symlink; a renamed file keeps its de
   const { d, dfd } = await dir(t);
   await writeFile(join(d, 'f'), 'data');
   await symlink('/etc', join(d, 'l'));
-  const out = new BigUint64Array(14);
+  const out = sys.statxBuffer();
   sys.statx(dfd, 'l', 0, out);
   t.is(Number(out[sys.Sx.mode]) & 0o170000, 0o120000, 'the link, not /etc');
   t.is(sys.tryStatx(dfd, 'missing', 0, out), -2, 'ENOENT as -errno');
@@ -138,7 +138,7 @@ test('file handles: a descriptor closed and reopened by handle is the same inode
   t.is(sys.openByHandle(dfd, h), -9, 'not through an O_PATH descriptor (EBADF)');
   const again = sys.openByHandle(anchor, h);
   t.true(again >= 0);
-  const out = new BigUint64Array(14);
+  const out = sys.statxBuffer();
   sys.statx(again, '', sys.AT_EMPTY_PATH, out);
   t.is(out[sys.Sx.ino], (await stat(join(d, 'f'), { bigint: true })).ino);
   sys.close(again);

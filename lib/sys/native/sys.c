@@ -344,10 +344,13 @@ static bool sync_args(napi_env env, napi_callback_info info, size_t want, napi_v
 // start (AT_FDCWD: SRC itself, /proc/self/fd/N) may have several.
 static bool one_component(int dirfd, const char *name) { return dirfd == AT_FDCWD || !strchr(name, '/'); }
 
-// statx(dirfd, name, flags, out: BigUint64Array(14)) -> 0 or -errno. JS thread.
+// statx(dirfd, name, flags, out: BigUint64Array(STATX_FIELDS)) -> 0 or -errno. JS thread.
 // out = [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks,
-//        atime ns, mtime ns, ctime ns, btime ns (0 when unknown)];
-// dev and rdev use glibc's makedev(), as Node's own stat does.
+//        atime sec, nsec, mtime sec, nsec, ctime sec, nsec, btime sec, nsec
+//        (0, 0 when unknown)]; seconds are signed 64-bit (kept apart from
+// the nanoseconds: their product overflows past 2262); dev and rdev use
+// glibc's makedev(), as Node's own stat does.
+#define STATX_FIELDS 18
 static napi_value js_statx(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   int32_t fd, flags;
@@ -358,13 +361,12 @@ static napi_value js_statx(napi_env env, napi_callback_info info) {
   napi_typedarray_type type;
   size_t n;
   void *p;
-  if (napi_get_typedarray_info(env, argv[3], &type, &n, &p, NULL, NULL) != napi_ok || type != napi_biguint64_array || n < 14)
-    return napi_throw_type_error(env, NULL, "statx(dirfd, name, flags, out: BigUint64Array(14))"), NULL;
+  if (napi_get_typedarray_info(env, argv[3], &type, &n, &p, NULL, NULL) != napi_ok || type != napi_biguint64_array || n < STATX_FIELDS)
+    return napi_throw_type_error(env, NULL, "statx(dirfd, name, flags, out: BigUint64Array(18))"), NULL;
   struct statx sx;
   if (statx(fd, name, flags | AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
             STATX_BASIC_STATS | STATX_BTIME, &sx) != 0) return num(env, -errno);
   uint64_t *o = p;
-#define NS(t) ((uint64_t)((int64_t)(t).tv_sec * 1000000000 + (int64_t)(t).tv_nsec))
   o[0] = makedev(sx.stx_dev_major, sx.stx_dev_minor);
   o[1] = sx.stx_ino;
   o[2] = sx.stx_mode;
@@ -375,11 +377,12 @@ static napi_value js_statx(napi_env env, napi_callback_info info) {
   o[7] = sx.stx_size;
   o[8] = sx.stx_blksize;
   o[9] = sx.stx_blocks;
-  o[10] = NS(sx.stx_atime);
-  o[11] = NS(sx.stx_mtime);
-  o[12] = NS(sx.stx_ctime);
-  o[13] = sx.stx_mask & STATX_BTIME ? NS(sx.stx_btime) : 0;
-#undef NS
+  const struct statx_timestamp *ts[4] = {&sx.stx_atime, &sx.stx_mtime, &sx.stx_ctime, &sx.stx_btime};
+  for (int i = 0; i < 4; i++) {
+    bool known = i < 3 || (sx.stx_mask & STATX_BTIME);
+    o[10 + 2 * i] = known ? (uint64_t)ts[i]->tv_sec : 0;
+    o[11 + 2 * i] = known ? ts[i]->tv_nsec : 0;
+  }
   return num(env, 0);
 }
 
