@@ -33,11 +33,18 @@ import type { Inode } from './inodes.js';
 
 export type { Inode } from './inodes.js';
 
-/** Who asked: used to give new files the caller's ownership under allow_other. */
+/**
+ * Who asked: under allow_other, new files are the caller's. With `groups`
+ * (FUSE: the kernel tells us the caller) they are made as the caller, so the
+ * source filesystem checks the caller's rights and owns them as it would for
+ * the caller (setgid directories, default ACLs); without (9P: the client only
+ * names a uid) the server makes them and gives them to the caller.
+ */
 export interface Caller {
   uid: number;
   gid: number;
   pid: number;
+  groups?: Uint32Array;
 }
 
 /** A time to set: nanoseconds since the epoch, or 'now'. Absent means leave as is. */

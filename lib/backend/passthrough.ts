@@ -266,14 +266,14 @@ export class PassthroughBackend implements Backend {
   async mknod(dir: Inode, name: string, mode: number, rdev: bigint, caller?: Caller): Promise<Entry> {
     checkName(name);
     this.hidden(dir, name, true);
-    await this.inodes.use(dir, (dfd) => sys.mknodat(dfd, name, mode, rdev));
+    await this.inodes.use(dir, (dfd) => sys.mknodat(dfd, name, mode, rdev, this.creds(caller)));
     return this.made(dir, name, caller);
   }
 
   async mkdir(dir: Inode, name: string, mode: number, caller?: Caller): Promise<Entry> {
     checkName(name);
     this.hidden(dir, name, true);
-    await this.inodes.use(dir, (dfd) => sys.mkdirat(dfd, name, mode));
+    await this.inodes.use(dir, (dfd) => sys.mkdirat(dfd, name, mode, this.creds(caller)));
     return this.made(dir, name, caller);
   }
 
@@ -281,7 +281,7 @@ export class PassthroughBackend implements Backend {
     checkName(name);
     this.hidden(dir, name, true);
     if (target.includes('\0')) throw new FsError('EINVAL', 'symlink target contains NUL');
-    await this.inodes.use(dir, (dfd) => sys.symlinkat(target, dfd, name));
+    await this.inodes.use(dir, (dfd) => sys.symlinkat(target, dfd, name, this.creds(caller)));
     return this.made(dir, name, caller);
   }
 
@@ -289,7 +289,7 @@ export class PassthroughBackend implements Backend {
   private async made(dir: Inode, name: string, caller?: Caller): Promise<Entry> {
     const entry = await this.pin(dir, name);
     try {
-      if (await this.own(entry.inode, dir, caller)) entry.attr = await this.getattr(entry.inode);
+      if (await this.own(entry, dir, caller)) entry.attr = await this.getattr(entry.inode);
       return entry;
     } catch (err) {
       this.forget(entry.inode);
@@ -298,13 +298,27 @@ export class PassthroughBackend implements Backend {
   }
 
   /**
-   * The caller owns what it makes (allow_other as root). In a setgid
-   * directory the group stays the directory's, as the kernel gave it.
+   * FUSE callers under allow_other: make and open as the caller (its thread's
+   * fsuid, fsgid and groups), so the source filesystem checks the caller's
+   * rights and owns the file by the caller; nothing is chowned afterwards,
+   * so a name swapped in meanwhile is never given away. Root needs none.
    */
-  private async own(node: Inode, dir: Inode, caller?: Caller): Promise<boolean> {
-    if (!this.chownToCaller || !caller) return false;
+  private creds(caller?: Caller): sys.Creds | undefined {
+    if (!this.chownToCaller || !caller?.groups || caller.uid === 0) return undefined;
+    return { uid: caller.uid, gid: caller.gid, groups: caller.groups };
+  }
+
+  /**
+   * Callers without groups (9P names only a uid): the server made the file
+   * and gives it to the caller. Only a file the server owns, i.e. one it just
+   * made: whatever a writer on SRC renamed into its place keeps its owner. In
+   * a setgid directory the group stays the directory's, as the kernel gave it.
+   */
+  private async own(entry: Entry, dir: Inode, caller?: Caller): Promise<boolean> {
+    if (!this.chownToCaller || !caller || this.creds(caller) || caller.groups) return false;
+    if (entry.attr.uid !== 0) return false;
     const dirMode = Number(sys.statx(this.inodes.fd(dir), '', sys.AT_EMPTY_PATH, sys.statxBuffer())[sys.Sx.mode]);
-    await this.inodes.use(node, (fd) => sys.fchownat(fd, caller.uid, dirMode & S_ISGID ? -1 : caller.gid));
+    await this.inodes.use(entry.inode, (fd) => sys.fchownat(fd, caller.uid, dirMode & S_ISGID ? -1 : caller.gid));
     return true;
   }
 
@@ -337,9 +351,9 @@ export class PassthroughBackend implements Backend {
   }
 
   /** A data descriptor for the pinned inode (never a FIFO or device: those the client's kernel opens). */
-  async open(node: Inode, flags: number): Promise<Handle> {
+  async open(node: Inode, flags: number, creds?: sys.Creds): Promise<Handle> {
     if (node.type !== S_IFREG && node.type !== S_IFDIR) throw new FsError('EPERM', `inode ${node.id}: only regular files and directories are opened by the server`);
-    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, flags & ~(C.O_CREAT | C.O_EXCL)));
+    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, flags & ~(C.O_CREAT | C.O_EXCL), creds));
     this.handles.add(fd);
     return fd;
   }
@@ -355,12 +369,16 @@ export class PassthroughBackend implements Backend {
   async create(dir: Inode, name: string, flags: number, mode: number, caller?: Caller): Promise<{ fh: Handle; entry: Entry }> {
     checkName(name);
     this.hidden(dir, name, true);
-    const fd = sys.createAt(this.inodes.fd(dir), name, (flags & ~C.O_CREAT & ~C.O_EXCL) | O_NOFOLLOW, mode);
+    const creds = this.creds(caller);
+    const fd = sys.createAt(this.inodes.fd(dir), name, (flags & ~C.O_CREAT & ~C.O_EXCL) | O_NOFOLLOW, mode, creds);
     if (fd < 0) {
       if (-fd !== 17 /* EEXIST */ || flags & C.O_EXCL) throw sys.errnoError(-fd, 'openat', name);
+      // The kernel checked only that the caller may add a name here: the
+      // file that took the name meanwhile is opened as the caller, so its
+      // own permissions decide.
       const entry = await this.lookup(dir, name);
       try {
-        return { fh: await this.open(entry.inode, flags), entry };
+        return { fh: await this.open(entry.inode, flags, creds), entry };
       } catch (err) {
         this.forget(entry.inode);
         throw err;
@@ -373,7 +391,7 @@ export class PassthroughBackend implements Backend {
       if (pfd < 0) throw sys.errnoError(-pfd, 'open', `/proc/self/fd/${fd}`);
       const entry = await this.adoptFd(pfd);
       try {
-        if (await this.own(entry.inode, dir, caller)) entry.attr = await this.getattr(entry.inode);
+        if (await this.own(entry, dir, caller)) entry.attr = await this.getattr(entry.inode);
       } catch (err) {
         this.forget(entry.inode);
         throw err;

@@ -88,6 +88,8 @@ export interface Native {
   replyDir(req: Req, size: number, names: string[], attrs: Buffer, offsets: Float64Array, plus: boolean): number;
   /** [uid, gid, pid, umask] of the process that made the request. */
   ctx(req: Req): [number, number, number, number];
+  /** Supplementary groups of the process that made the request. */
+  groups(req: Req): Uint32Array;
 }
 
 const require = createRequire(import.meta.url);

@@ -91,9 +91,10 @@ export class FuseOps {
       .finally(done);
   }
 
+  /** The process that asked, with its groups: files it makes are made as it (Backend Caller). */
   private caller(req: Req): Caller {
     const [uid, gid, pid] = this.native.ctx(req);
-    return { uid, gid, pid };
+    return { uid, gid, pid, groups: this.native.groups(req) };
   }
 
   /** Answers with an entry and counts the lookup the kernel now holds (or gives the reference back). */

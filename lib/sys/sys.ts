@@ -11,14 +11,21 @@ export const AT_EMPTY_PATH = 0x1000;
 export const AT_REMOVEDIR = 0x200;
 export const O_PATH = 0o10000000;
 
+/** Who a call acts as (its thread's fsuid, fsgid and groups): the source filesystem then checks and owns as for that user. */
+export interface Creds {
+  uid: number;
+  gid: number;
+  groups: Uint32Array;
+}
+
 interface SysAddon {
   statx(dirfd: number, name: string, flags: number, out: BigUint64Array): number;
-  openat(dirfd: number, name: string, flags: number, mode: number): number;
+  openat(dirfd: number, name: string, flags: number, mode: number, creds?: Creds): number;
   close(fd: number): number;
-  reopen(fd: number, flags: number): Promise<number>;
-  mkdirat(dirfd: number, name: string, mode: number): Promise<void>;
-  mknodat(dirfd: number, name: string, mode: number, rdev: bigint): Promise<void>;
-  symlinkat(target: string, dirfd: number, name: string): Promise<void>;
+  reopen(fd: number, flags: number, creds?: Creds): Promise<number>;
+  mkdirat(dirfd: number, name: string, mode: number, creds?: Creds): Promise<void>;
+  mknodat(dirfd: number, name: string, mode: number, rdev: bigint, creds?: Creds): Promise<void>;
+  symlinkat(target: string, dirfd: number, name: string, creds?: Creds): Promise<void>;
   unlinkat(dirfd: number, name: string, flags: number): Promise<void>;
   renameat2(olddirfd: number, oldname: string, newdirfd: number, newname: string, flags: number): Promise<void>;
   linkat(fd: number, newdirfd: number, newname: string): Promise<void>;
@@ -79,8 +86,8 @@ export function openPath(dirfd: number, name: string, flags: number): number {
 }
 
 /** openat(dirfd, name, O_CREAT | O_EXCL | ...) on the JS thread (it cannot wait); -errno on failure. */
-export function createAt(dirfd: number, name: string, flags: number, mode: number): number {
-  return load().openat(dirfd, name, flags | 0o300 /* O_CREAT | O_EXCL */, mode);
+export function createAt(dirfd: number, name: string, flags: number, mode: number, creds?: Creds): number {
+  return load().openat(dirfd, name, flags | 0o300 /* O_CREAT | O_EXCL */, mode, creds);
 }
 
 /** A directory opened for reading, through /proc/self/fd of its O_PATH descriptor (never waits). */
@@ -93,20 +100,20 @@ export function close(fd: number): void {
 }
 
 /** A real open of the inode an O_PATH descriptor pins (through /proc/self/fd), never blocking on a FIFO. */
-export function reopen(fd: number, flags: number): Promise<number> {
-  return load().reopen(fd, flags);
+export function reopen(fd: number, flags: number, creds?: Creds): Promise<number> {
+  return load().reopen(fd, flags, creds);
 }
 
-export function mkdirat(dirfd: number, name: string, mode: number): Promise<void> {
-  return load().mkdirat(dirfd, name, mode);
+export function mkdirat(dirfd: number, name: string, mode: number, creds?: Creds): Promise<void> {
+  return load().mkdirat(dirfd, name, mode, creds);
 }
 
-export function mknodat(dirfd: number, name: string, mode: number, rdev: bigint): Promise<void> {
-  return load().mknodat(dirfd, name, mode, rdev);
+export function mknodat(dirfd: number, name: string, mode: number, rdev: bigint, creds?: Creds): Promise<void> {
+  return load().mknodat(dirfd, name, mode, rdev, creds);
 }
 
-export function symlinkat(target: string, dirfd: number, name: string): Promise<void> {
-  return load().symlinkat(target, dirfd, name);
+export function symlinkat(target: string, dirfd: number, name: string, creds?: Creds): Promise<void> {
+  return load().symlinkat(target, dirfd, name, creds);
 }
 
 export function unlinkat(dirfd: number, name: string, flags: number): Promise<void> {

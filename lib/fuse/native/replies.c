@@ -258,6 +258,21 @@ static napi_value req_ctx(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// groups(req) -> Uint32Array: the caller's supplementary groups (libfuse reads
+// /proc/PID/status), so files can be made as the caller.
+static napi_value req_groups(napi_env env, napi_callback_info info) {
+  ARGS(1) gid_t list[256];
+  int n = fuse_req_getgroups(req, 256, list);
+  if (n < 0) n = 0;
+  if (n > 256) n = 256;  // more than we asked for: the first 256 were filled
+  napi_value ab, out;
+  void *p;
+  napi_create_arraybuffer(env, (size_t)n * 4, &p, &ab);
+  memcpy(p, list, (size_t)n * 4);
+  napi_create_typedarray(env, napi_uint32_array, (size_t)n, ab, 0, &out);
+  return out;
+}
+
 napi_value reply_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"replyErr", NULL, reply_err, NULL, NULL, NULL, napi_default, NULL},
@@ -273,6 +288,7 @@ napi_value reply_register(napi_env env, napi_value exports) {
     {"replyStatfs", NULL, reply_statfs, NULL, NULL, NULL, napi_default, NULL},
     {"replyDir", NULL, reply_dir, NULL, NULL, NULL, napi_default, NULL},
     {"ctx", NULL, req_ctx, NULL, NULL, NULL, napi_default, NULL},
+    {"groups", NULL, req_groups, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

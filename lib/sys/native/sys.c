@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -32,8 +33,20 @@ static const char *const syscall_names[] = {
   "getxattr", "listxattr", "setxattr", "removexattr", "open",
 };
 
+// Who a call acts as: the FUSE caller's uid, gid and groups, so the source
+// filesystem checks the caller's rights and owns new files by the caller
+// (setgid directories, default ACLs: all as for the caller). Per thread.
+struct creds {
+  bool on;
+  uid_t uid;
+  gid_t gid;
+  size_t n;
+  gid_t groups[256];
+};
+
 struct work {
   enum kind kind;
+  struct creds as;
   int fd, fd2;       // the (directory) descriptor; the second one for renameat2/linkat
   char *name;        // a single component (or the symlink target for symlinkat: see name2)
   char *name2;       // second name (renameat2 new name, symlinkat link name, xattr name)
@@ -87,7 +100,45 @@ static int do_readlink(struct work *w) {
   return ENAMETOOLONG;
 }
 
+// setfsuid/setfsgid and the raw setgroups syscall change this thread only
+// (glibc's setgroups() would change every thread of the process). Dropping
+// fsuid 0 drops the filesystem capabilities; restoring it gives them back.
+struct saved { gid_t groups[256]; int n; };
+
+static int become(const struct creds *c, struct saved *old) {
+  if (!c->on) return 0;
+  old->n = (int)syscall(SYS_getgroups, 256, old->groups);
+  if (old->n < 0) return errno;
+  if (syscall(SYS_setgroups, c->n, c->groups) != 0) return errno;
+  syscall(SYS_setfsgid, c->gid);
+  syscall(SYS_setfsuid, c->uid);
+  if ((uid_t)syscall(SYS_setfsuid, -1) != c->uid || (gid_t)syscall(SYS_setfsgid, -1) != c->gid) return EPERM;
+  return 0;
+}
+
+static void unbecome(const struct creds *c, const struct saved *old) {
+  if (!c->on) return;
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
+  syscall(SYS_setgroups, old->n, old->groups);
+}
+
+static void execute_as(napi_env env, void *data);
+
 static void execute(napi_env env, void *data) {
+  struct work *w = data;
+  struct saved old;
+  int err = become(&w->as, &old);
+  if (err) {
+    unbecome(&w->as, &old);
+    w->err = err;
+    return;
+  }
+  execute_as(env, data);
+  unbecome(&w->as, &old);
+}
+
+static void execute_as(napi_env env, void *data) {
   (void)env;
   struct work *w = data;
   char proc[40];
@@ -195,9 +246,30 @@ static napi_value run_now(napi_env env, struct work *w) {
   return promise;
 }
 
+// creds { uid, gid, groups: Uint32Array } -> struct creds (on).
+static bool read_creds(napi_env env, napi_value v, struct creds *c) {
+  napi_value uid, gid, groups;
+  uint32_t u, g;
+  napi_typedarray_type type;
+  size_t n;
+  void *p;
+  if (napi_get_named_property(env, v, "uid", &uid) != napi_ok || napi_get_value_uint32(env, uid, &u) != napi_ok ||
+      napi_get_named_property(env, v, "gid", &gid) != napi_ok || napi_get_value_uint32(env, gid, &g) != napi_ok ||
+      napi_get_named_property(env, v, "groups", &groups) != napi_ok ||
+      napi_get_typedarray_info(env, groups, &type, &n, &p, NULL, NULL) != napi_ok || type != napi_uint32_array || n > 256)
+    return false;
+  c->on = true;
+  c->uid = u;
+  c->gid = g;
+  c->n = n;
+  memcpy(c->groups, p, n * 4);
+  return true;
+}
+
 // Argument shapes, one letter per argument: f = fd (number), s = name (into
 // name, then name2), n = number into mode/flags/uid/gid in order given by the
-// caller, b = Buffer (xattr value). Throws a TypeError naming `usage`.
+// caller, b = Buffer (xattr value), C = creds to act as (optional, last).
+// Throws a TypeError naming `usage`.
 static struct work *parse(napi_env env, napi_callback_info info, enum kind kind, const char *shape, napi_value *argv, const char *usage) {
   size_t want = strlen(shape), argc = want;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
@@ -205,8 +277,9 @@ static struct work *parse(napi_env env, napi_callback_info info, enum kind kind,
   if (!w) return NULL;
   w->kind = kind;
   int fds = 0, strs = 0;
-  bool ok = argc >= want;
-  for (size_t i = 0; ok && i < want; i++) {
+  size_t required = shape[want - 1] == 'C' ? want - 1 : want;  // a trailing C (creds) may be left out
+  bool ok = argc >= required;
+  for (size_t i = 0; ok && i < argc && i < want; i++) {
     napi_valuetype t;
     napi_typeof(env, argv[i], &t);
     switch (shape[i]) {
@@ -230,11 +303,13 @@ static struct work *parse(napi_env env, napi_callback_info info, enum kind kind,
         break;
       }
       case 'n': ok = t == napi_number || t == napi_bigint; break;  // read by the caller
+      case 'C': ok = t == napi_undefined || read_creds(env, argv[i], &w->as); break;
     }
   }
   // Names of files (not xattr names) are single components.
   bool xattr = kind == GETXATTR || kind == SETXATTR || kind == REMOVEXATTR;
-  if (ok && !xattr && ((w->name && strchr(w->name, '/')) || (w->name2 && strchr(w->name2, '/')))) {
+  bool target = kind == SYMLINKAT;  // its first string is the link's content, not a name
+  if (ok && !xattr && ((w->name && !target && strchr(w->name, '/')) || (w->name2 && strchr(w->name2, '/')))) {
     free(w->name);
     free(w->name2);
     free(w->value);
@@ -262,8 +337,8 @@ static struct work *parse(napi_env env, napi_callback_info info, enum kind kind,
     return start(env, w);                                                      \
   }
 
-ASYNC(js_mkdirat, MKDIRAT, "fsn", "mkdirat(dirfd, name, mode)", w->mode = (unsigned)i64(env, argv[2]))
-ASYNC(js_mknodat, MKNODAT, "fsnn", "mknodat(dirfd, name, mode, rdev)", w->mode = (unsigned)i64(env, argv[2]); w->rdev = (dev_t)i64(env, argv[3]))
+ASYNC(js_mkdirat, MKDIRAT, "fsnC", "mkdirat(dirfd, name, mode, creds?)", w->mode = (unsigned)i64(env, argv[2]))
+ASYNC(js_mknodat, MKNODAT, "fsnnC", "mknodat(dirfd, name, mode, rdev, creds?)", w->mode = (unsigned)i64(env, argv[2]); w->rdev = (dev_t)i64(env, argv[3]))
 ASYNC(js_unlinkat, UNLINKAT, "fsn", "unlinkat(dirfd, name, flags)", w->flags = (int)i64(env, argv[2]))
 ASYNC(js_renameat2, RENAMEAT2, "fsfsn", "renameat2(olddirfd, oldname, newdirfd, newname, flags)", w->flags = (int)i64(env, argv[4]))
 ASYNC(js_fchownat, FCHOWNAT, "fnn", "fchownat(fd, uid, gid)", w->uid = i64(env, argv[1]); w->gid = i64(env, argv[2]))
@@ -272,38 +347,12 @@ ASYNC(js_utimensat, UTIMENSAT, "fnnnn", "utimensat(fd, atimeSec, atimeNsec, mtim
       w->times[0].tv_sec = i64(env, argv[1]); w->times[0].tv_nsec = i64(env, argv[2]);
       w->times[1].tv_sec = i64(env, argv[3]); w->times[1].tv_nsec = i64(env, argv[4]))
 ASYNC(js_readlinkat, READLINKAT, "f", "readlinkat(fd)", (void)0)
-ASYNC(js_reopen, REOPEN, "fn", "reopen(fd, flags)", w->flags = (int)i64(env, argv[1]))
+ASYNC(js_reopen, REOPEN, "fnC", "reopen(fd, flags, creds?)", w->flags = (int)i64(env, argv[1]))
 ASYNC(js_removexattr, REMOVEXATTR, "fs", "removexattr(fd, name)", w->name2 = w->name; w->name = NULL)
 ASYNC(js_setxattr, SETXATTR, "fsbn", "setxattr(fd, name, value, flags)", w->name2 = w->name; w->name = NULL; w->flags = (int)i64(env, argv[3]))
 
-// symlinkat(target, dirfd, name): the target is stored as given, never resolved.
-static napi_value js_symlinkat(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  size_t argc = 3;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 3) return napi_throw_type_error(env, NULL, "symlinkat(target, dirfd, name)"), NULL;
-  struct work *w = calloc(1, sizeof *w);
-  if (!w) return NULL;
-  w->kind = SYMLINKAT;
-  int32_t fd;
-  napi_valuetype t0, t2;
-  napi_typeof(env, argv[0], &t0);
-  napi_typeof(env, argv[2], &t2);
-  if (t0 != napi_string || t2 != napi_string || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
-      !(w->name = get_string(env, argv[0])) || !(w->name2 = get_string(env, argv[2]))) {
-    free(w->name);
-    free(w);
-    return napi_throw_type_error(env, NULL, "symlinkat(target, dirfd, name)"), NULL;
-  }
-  if (strchr(w->name2, '/')) {
-    free(w->name);
-    free(w->name2);
-    free(w);
-    return napi_throw_type_error(env, "EINVAL", "symlinkat: the link name must be one component (no '/')"), NULL;
-  }
-  w->fd = fd;
-  return start(env, w);
-}
+// symlinkat(target, dirfd, name, creds?): the target is stored as given, never resolved.
+ASYNC(js_symlinkat, SYMLINKAT, "sfsC", "symlinkat(target, dirfd, name, creds?)", (void)0)
 
 // linkat(fd, newdirfd, newname): a new name for the descriptor's inode.
 ASYNC(js_linkat, LINKAT, "ffs", "linkat(fd, newdirfd, newname)", w->name2 = w->name; w->name = NULL)
@@ -401,8 +450,20 @@ static napi_value js_openat(napi_env env, napi_callback_info info) {
   bool dir_read = (flags & O_DIRECTORY) && (flags & O_ACCMODE) == O_RDONLY && !(flags & O_CREAT);
   if (!(flags & O_PATH) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL) && !dir_read)
     return napi_throw_type_error(env, NULL, "openat() on the JS thread is for O_PATH, O_CREAT|O_EXCL or O_DIRECTORY|O_RDONLY only"), NULL;
-  int r = openat(fd, name, flags | O_CLOEXEC, (mode_t)mode);
-  return num(env, r < 0 ? -errno : r);
+  // A new file made as the caller (creds, the optional fifth argument).
+  struct creds as = {0};
+  napi_valuetype t4 = napi_undefined;
+  size_t argc = 5;
+  napi_value args5[5];
+  napi_get_cb_info(env, info, &argc, args5, NULL, NULL);
+  if (argc >= 5) napi_typeof(env, args5[4], &t4);
+  if (t4 != napi_undefined && !read_creds(env, args5[4], &as)) return napi_throw_type_error(env, NULL, "openat(dirfd, name, flags, mode, creds?)"), NULL;
+  struct saved old;
+  int err = become(&as, &old);
+  int r = err ? -1 : openat(fd, name, flags | O_CLOEXEC, (mode_t)mode);
+  if (!err && r < 0) err = errno;
+  unbecome(&as, &old);
+  return num(env, r < 0 ? -err : r);
 }
 
 // close(fd) -> 0 or -errno: O_PATH descriptors close without I/O.
