@@ -6,6 +6,7 @@ import { direntType, qidOf } from './attrs.js';
 import { type Ctx, on } from './context.js';
 import type { Fid } from './fids.js';
 import * as M from './messages.js';
+import { dropPrivilege, refusePrivilegeXattr, unprivileged } from './nosuid.js';
 import { QID_SIZE } from './types.js';
 
 /** Rread: size[4] type[1] tag[2] count[4]. */
@@ -58,6 +59,7 @@ export const ioHandlers = [
     // Device nodes and FIFOs are opened by the client's kernel, never here:
     // opening a guest-made device node on the host would hand out host devices.
     if (type !== S_IFREG && type !== S_IFDIR) throw new FsError('EPERM', 'only files and directories are opened by the server');
+    if (type === S_IFREG && (flags & 3 || flags & 0o1000 /* TRUNC */)) await dropPrivilege(c.backend, f.inode);
     const fh = await c.backend.open(f.inode, type === S_IFDIR ? 0 : flags & PASS_FLAGS);
     f.state = { kind: 'open', fh, isDir: type === S_IFDIR };
     f.qid = qidOf(attr);
@@ -67,7 +69,7 @@ export const ioHandlers = [
   on(M.Tlcreate, M.Rlcreate, async ({ fid, name, flags, mode, gid }, c) => {
     const f = c.fids.get(fid);
     if (f.state.kind !== 'walked' || f.qid.type !== M.QTDIR) throw new FsError('ENOTDIR', `fid ${fid} is not an unopened directory`);
-    const { fh, entry } = await c.backend.create(f.inode, name, (flags & PASS_FLAGS) | 0o100 /* CREAT */ | (flags & 0o200) /* EXCL */, mode & 0o7777, { ...f.caller, gid });
+    const { fh, entry } = await c.backend.create(f.inode, name, (flags & PASS_FLAGS) | 0o100 /* CREAT */ | (flags & 0o200) /* EXCL */, unprivileged(mode & 0o7777, false), { ...f.caller, gid });
     // 9P: the fid now stands for the new, open file (its directory becomes its place).
     if (f.place) c.backend.forget(f.place.dir);
     f.place = { dir: f.inode, name };
@@ -172,6 +174,7 @@ export const ioHandlers = [
     const f = c.fids.get(fid);
     if (f.state.kind !== 'walked') throw new FsError('EBADF', `fid ${fid} is open`);
     if (name === '') throw new FsError('EINVAL', 'empty xattr name');
+    refusePrivilegeXattr(name);
     if (attr_size > BigInt(XATTR_SIZE_MAX)) throw new FsError('E2BIG', `xattr value of ${attr_size} bytes (max ${XATTR_SIZE_MAX})`);
     const size = Number(attr_size);
     f.state = { kind: 'xattr-write', name, size, flags, value: Buffer.alloc(size), written: 0 };

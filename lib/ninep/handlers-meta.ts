@@ -8,6 +8,7 @@ import { type Ctx, on } from './context.js';
 import type { Fid, Place } from './fids.js';
 import { releaseFid } from './handlers-io.js';
 import * as M from './messages.js';
+import { dropPrivilege, unprivileged } from './nosuid.js';
 
 const MAXWELEM = 16;
 const AT_REMOVEDIR = 0x200;
@@ -117,7 +118,7 @@ export const metaHandlers = [
     const f = c.fids.get(v.fid);
     const set: SetAttr = {};
     const A = M.ATTR;
-    if (v.valid & A.MODE) set.mode = v.mode;
+    if (v.valid & A.MODE) set.mode = unprivileged(v.mode, f.qid.type === M.QTDIR);
     if (v.valid & A.UID) set.uid = v.uid;
     if (v.valid & A.GID) set.gid = v.gid;
     if (v.valid & A.SIZE) {
@@ -128,6 +129,7 @@ export const metaHandlers = [
     if (v.valid & A.MTIME) set.mtime = v.valid & A.MTIME_SET ? v.mtime_sec * 1_000_000_000n + v.mtime_nsec : 'now';
     // A lone CTIME asks only for a ctime bump, which any other change gives; nothing to do.
     const fh = f.state.kind === 'open' && !f.state.isDir ? f.state.fh : undefined;
+    if (set.size !== undefined) await dropPrivilege(c.backend, f.inode);
     if (Object.keys(set).length) await c.backend.setattr(f.inode, set, fh);
     return {};
   }),
@@ -144,7 +146,7 @@ export const metaHandlers = [
 
   on(M.Tmkdir, M.Rmkdir, async ({ dfid, name, mode, gid }, c) => {
     const d = dirFid(c, dfid);
-    return qidOfMade(c, await c.backend.mkdir(d.inode, name, mode & 0o7777, callerFor(d, gid)));
+    return qidOfMade(c, await c.backend.mkdir(d.inode, name, unprivileged(mode & 0o7777, true), callerFor(d, gid)));
   }),
 
   on(M.Tsymlink, M.Rsymlink, async ({ fid, name, symtgt, gid }, c) => {
@@ -159,7 +161,7 @@ export const metaHandlers = [
     // a device node made as root opens a disk to whoever reads it: FIFOs and sockets only.
     const type = mode & 0o170000;
     if (type === 0o020000 || type === 0o060000) throw new FsError('EPERM', 'device nodes cannot be made over 9P');
-    return qidOfMade(c, await c.backend.mknod(d.inode, name, mode, makedev(major, minor), callerFor(d, gid)));
+    return qidOfMade(c, await c.backend.mknod(d.inode, name, unprivileged(mode, false), makedev(major, minor), callerFor(d, gid)));
   }),
 
   on(M.Tlink, M.Rlink, async ({ dfid, fid, name }, c) => {

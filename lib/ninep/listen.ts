@@ -2,7 +2,11 @@
 
 export type ListenAddr = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
 
-export const DEFAULT_LISTEN = 'tcp:127.0.0.1:5640';
+/**
+ * A unix socket (created 0600): 9P has no authentication, and every local
+ * user can reach a loopback TCP port. Name a tcp: address to serve a VM.
+ */
+export const DEFAULT_LISTEN = 'unix:/run/stableid-9p.sock';
 
 export class ListenError extends Error {
   override name = 'ListenError';

@@ -10,7 +10,7 @@ import { Session } from './session.js';
 
 export interface NinepServerOptions {
   backend: Backend;
-  /** One or more of `tcp:HOST:PORT`, `unix:PATH`; default tcp:127.0.0.1:5640. Port 0 picks a free port. */
+  /** One or more of `tcp:HOST:PORT`, `unix:PATH`; default DEFAULT_LISTEN (a 0600 unix socket). Port 0 picks a free port. */
   listen?: string | string[];
   /** Operator-facing messages (connection errors, refused frames). Default: none. */
   log?: (line: string) => void;

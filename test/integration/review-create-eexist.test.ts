@@ -1,4 +1,5 @@
-// REVIEW (attacker's reproducer; EXPECTED TO FAIL while the hole is open).
+// REVIEW (an attacker's reproducer from the security review of the descriptor
+// core; failed before the fix named below, passes since).
 //
 // FUSE CREATE comes after the kernel's LOOKUP found no such name, so the
 // kernel checked only that the caller may add a name to the directory. When
@@ -9,7 +10,7 @@
 // gets a read-write descriptor on it (here a root-owned 0600 file in a
 // shared 0777 directory, as on any group share).
 //
-// Suggested fix: on EEXIST without O_EXCL, do not open on the client's
+// Fix suggested (and done): on EEXIST without O_EXCL, do not open on the client's
 // behalf; answer EEXIST (the kernel then retries as a LOOKUP + OPEN, which
 // the kernel checks with default_permissions), or check access for the
 // caller's uid/gids on the inode found before opening it.

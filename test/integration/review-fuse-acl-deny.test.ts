@@ -1,4 +1,5 @@
-// REVIEW (attacker's reproducer; EXPECTED TO FAIL while the hole is open).
+// REVIEW (an attacker's reproducer from the security review of the descriptor
+// core; failed before the fix named below, passes since).
 //
 // POSIX ACLs on SRC are not enforced on the mount: the FUSE session does not
 // ask for FUSE_POSIX_ACL, so the kernel's default_permissions checks the mode
@@ -6,7 +7,7 @@
 // group entry) is ignored: the user reads through the mount what SRC refuses
 // them. Samba shares lean on such ACLs.
 //
-// Suggested fix: enable FUSE_CAP_POSIX_ACL (the kernel then reads
+// Fix suggested (and done): enable FUSE_CAP_POSIX_ACL (the kernel then reads
 // system.posix_acl_* through GETXATTR and enforces them) whenever
 // default_permissions is on, or refuse to start on a SRC that has ACLs.
 import { chmod, writeFile } from 'node:fs/promises';

@@ -1,4 +1,5 @@
-// REVIEW (attacker's reproducer; EXPECTED TO FAIL while the hole is open).
+// REVIEW (an attacker's reproducer from the security review of the descriptor
+// core; failed before the fix named below, passes since).
 //
 // mknod/mkdir/symlink with allow_other: the server makes the name as root
 // (mknodat/mkdirat/symlinkat on the pool), then opens *whatever is at that
@@ -7,7 +8,7 @@
 // fresh name in that window and becomes its owner: here a root-owned 0600
 // file in a shared (0777, not sticky) directory, as on any group share.
 //
-// Suggested fix: create as the caller (setfsuid/setfsgid on the worker thread
+// Fix suggested (and done): create as the caller (setfsuid/setfsgid on the worker thread
 // around the *at call, as virtiofsd/passthrough_ll do) instead of chown after
 // a second lookup; at least chown only an inode whose type is the one asked
 // for and whose owner is still the server's euid.

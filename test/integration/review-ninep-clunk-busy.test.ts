@@ -1,4 +1,5 @@
-// REVIEW (attacker's reproducer; EXPECTED TO FAIL while the hole is open).
+// REVIEW (an attacker's reproducer from the security review of the descriptor
+// core; failed before the fix named below, passes since).
 //
 // InodeTable.release() closes an Inode's descriptor when the last reference
 // goes, even while `busy` says a pool thread is about to use it (use()). A
@@ -9,7 +10,7 @@
 // opened for another client, or outside SRC: checkBeneathRoot's '..' walk,
 // the IdOpener's root/mount fds, the table's state file).
 //
-// Suggested fix: release() must not close while inode.busy > 0 (mark it
+// Fix suggested (and done): release() must not close while inode.busy > 0 (mark it
 // dying and close in use()'s finally when busy drops to 0); likewise
 // backend.release(fh) for data fds still used by an in-flight Tread/Twrite.
 import { chmod, stat } from 'node:fs/promises';

@@ -1,6 +1,7 @@
-// REVIEW (attacker's reproducer; EXPECTED TO FAIL while the hole is open).
+// REVIEW (an attacker's reproducer from the security review of the descriptor
+// core; failed before the fix named below, passes since).
 //
-// serve-9p listens on tcp:127.0.0.1:5640 by default, and 9P has no
+// serve-9p listened on tcp:127.0.0.1:5640 by default, and 9P has no
 // authentication: every local user can connect and act on SRC as the
 // server (root). Device nodes are refused for that reason (Tmknod), but a
 // setuid-root executable is the same key: here an unprivileged local user
@@ -8,7 +9,7 @@
 // root with mode 04755, and runs it: euid=0. Same with security.capability
 // through Txattrcreate.
 //
-// Suggested fix: never give 9P-made files S_ISUID/S_ISGID-on-exec as root
+// Fix (lib/ninep/nosuid.ts, lib/ninep/listen.ts): never give 9P-made files S_ISUID/S_ISGID-on-exec as root
 // (strip them in Tlcreate/Tsetattr unless the server runs as that uid, the
 // way nosuid would) and refuse security.capability; default to a 0600 unix
 // socket rather than loopback TCP, which every local user can reach.

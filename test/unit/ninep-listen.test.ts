@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatListen, parseListen } from '../../lib/ninep/listen.js';
+import { DEFAULT_LISTEN, formatListen, parseListen } from '../../lib/ninep/listen.js';
 
 test('listen addresses: tcp with v4, v6 and empty hosts, unix paths', (t) => {
   t.deepEqual(parseListen('tcp:127.0.0.1:5640'), { kind: 'tcp', host: '127.0.0.1', port: 5640 });
@@ -10,4 +10,8 @@ test('listen addresses: tcp with v4, v6 and empty hosts, unix paths', (t) => {
   for (const bad of ['5640', 'tcp:host', 'tcp:1.2.3.4:99999', 'udp:1.2.3.4:5', 'unix:', 'tcp:[::1:5']) {
     t.throws(() => parseListen(bad), { message: /tcp:HOST:PORT|unix:/ }, bad);
   }
+});
+
+test('the default address is a unix socket: 9P has no authentication and every local user reaches loopback TCP', (t) => {
+  t.is(parseListen(DEFAULT_LISTEN).kind, 'unix');
 });

@@ -82,7 +82,7 @@ export const serve9pCommand: CommandFactory = (ctx: Context) => ({
       .option('listen', {
         type: 'string',
         default: DEFAULT_LISTEN,
-        describe: 'tcp:HOST:PORT or unix:PATH (repeatable); loopback unless you name another address',
+        describe: `unix:PATH (mode 0600) or tcp:HOST:PORT (repeatable; loopback if HOST is empty). 9P has no authentication: whoever can connect acts on SRC as this server, so the default is a unix socket (${DEFAULT_LISTEN}); every local user can reach a loopback TCP port`,
       })
       .option('msize', { type: 'number', describe: `largest msize offered to clients (default ${DEFAULT_MAX_MSIZE})` })
       .option('read-only', { type: 'boolean', default: false, describe: 'refuse every change (EROFS); the id table is still written when a new disk is first seen' })
