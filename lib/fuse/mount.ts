@@ -48,7 +48,7 @@ export class FuseMount {
     private readonly opts: StartOptions,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, noatime: opts.options.noatime, directIo: opts.options.threads > 1, warn: opts.warn });
+    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, noatime: opts.options.noatime, directIo: opts.options.threads > 1, callerGroups: opts.options.allowOther, warn: opts.warn });
   }
 
   static async start(opts: StartOptions): Promise<FuseMount> {

@@ -34,6 +34,8 @@ export interface OpsOptions {
   noatime?: boolean;
   /** Let the addon serve reads and writes on the backend's fds (default true). */
   directIo?: boolean;
+  /** Other users use the mount (allow_other): new files are made as their caller, which needs its groups. */
+  callerGroups?: boolean;
   /** One line for the operator about a refused request the client cannot explain. */
   warn?: (msg: string) => void;
 }
@@ -49,6 +51,7 @@ export class FuseOps {
   private readonly directIo: boolean;
   private readonly noatime: number;
   private readonly warn: (msg: string) => void;
+  private readonly callerGroups: boolean;
   private readonly dirs = new DirHandles();
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
   private readonly answered = new WeakSet<Req>();
@@ -62,6 +65,7 @@ export class FuseOps {
     this.directIo = opts.directIo ?? true;
     this.noatime = opts.noatime ? C.O_NOATIME : 0;
     this.warn = opts.warn ?? (() => {});
+    this.callerGroups = opts.callerGroups ?? false;
     this.table = this.ops();
   }
 
@@ -94,7 +98,8 @@ export class FuseOps {
   /** The process that asked, with its groups: files it makes are made as it (Backend Caller). */
   private caller(req: Req): Caller {
     const [uid, gid, pid] = this.native.ctx(req);
-    return { uid, gid, pid, groups: this.native.groups(req) };
+    // Groups cost a read of /proc/PID/status: only when the caller may be another user.
+    return this.callerGroups ? { uid, gid, pid, groups: this.native.groups(req) } : { uid, gid, pid };
   }
 
   /** Answers with an entry and counts the lookup the kernel now holds (or gives the reference back). */
