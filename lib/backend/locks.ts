@@ -1,0 +1,245 @@
+// Advisory locks held on the source for every front-end: fcntl record locks
+// and flock(2), both as the kernel keeps them on SRC, so a lock taken through
+// the FUSE mount conflicts with one taken over 9P, with one taken through the
+// mount by another process, and with one taken on SRC itself.
+//
+// Semantics:
+// - One lock holder per (file, owner). The owner is the front-end's: FUSE's
+//   lock owner is a process for POSIX record locks and an open file for flock
+//   and OFD locks; 9P names a client process (client_id, proc_id) on one
+//   connection. Each holder gets its own open file description of the file
+//   (opened read-write where the source allows, else read-only) and its locks
+//   are open-file-description locks (F_OFD_SETLK) and flock on it. Never
+//   classic POSIX locks: those belong to the whole server process, so two
+//   owners' locks would merge and any close() of any of the server's fds of
+//   the file would drop them all.
+// - A holder's locks behave as one process's POSIX locks: ranges merge and
+//   split, an owner never conflicts with itself, an unlock of a range it does
+//   not hold is a no-op. unlockOwner() (FUSE FLUSH: every close(2) of the
+//   file by that process) drops all its locks on the file, as close(2) does;
+//   release() of a handle drops the holders that locked through it (flock
+//   and OFD locks live as long as their open file).
+// - Never waiting in a thread: every attempt is F_OFD_SETLK or LOCK_NB on
+//   libuv's pool. A blocking request (F_SETLKW, flock without LOCK_NB) is
+//   retried here, at once when a holder of this table unlocks the file and
+//   otherwise on a backoff up to MAX_RETRY_MS (a lock released on SRC or by
+//   another server is seen that late), until it is granted or its caller
+//   gives up (`cancelled`: a FUSE interrupt, the session ending): EINTR.
+//   No fairness among waiters and no deadlock detection (EDEADLK), as with
+//   OFD locks themselves.
+// - getlk reports the first lock in the way, or type F_UNLCK. Its pid is the
+//   holder's for a classic POSIX lock on SRC, and 0 for OFD locks (ours
+//   included), whose holder the kernel does not name.
+// - Holders' descriptors are outside the inode descriptor budget: there is
+//   one per owner and file with locks, and it cannot be let go while it holds
+//   a lock.
+import { close } from 'node:fs';
+import { promisify } from 'node:util';
+import { FsError, isCode } from '../errno.js';
+import * as sys from '../sys/sys.js';
+
+/** Who holds a lock; front-ends make owners that never collide (prefix them). */
+export type LockOwner = string;
+
+/** A byte range as fcntl(2) has it: type F_RDLCK, F_WRLCK or F_UNLCK; len 0: to the end of the file (and beyond). */
+export interface ByteRange {
+  type: number;
+  start: bigint;
+  len: bigint;
+  pid: number;
+}
+
+/** Asked before every retry of a blocking lock: true gives up with EINTR. */
+export type Cancelled = () => boolean;
+
+interface Holder {
+  file: string;
+  owner: LockOwner;
+  fd: Promise<number>;
+  /** Handles it locked through: their release() drops it. */
+  handles: Set<number>;
+}
+
+const FIRST_RETRY_MS = 2;
+const MAX_RETRY_MS = 100;
+const MAX_OFFSET = (1n << 63n) - 1n;
+const O_RDONLY = 0;
+const O_RDWR = 2;
+const closeP = promisify(close);
+
+export class LockTable {
+  /** file key -> owner -> holder */
+  private readonly files = new Map<string, Map<LockOwner, Holder>>();
+  private readonly byHandle = new Map<number, Set<Holder>>();
+  /** Waiters of a file, woken when one of our holders unlocks it. */
+  private readonly waiters = new Map<string, Set<() => void>>();
+
+  /** A key naming the file an open descriptor is on (dev:ino). */
+  private fileOf(fd: number): string {
+    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    return `${sx[sys.Sx.dev]}:${sx[sys.Sx.ino]}`;
+  }
+
+  async setlk(fd: number, owner: LockOwner, lock: ByteRange, cancelled?: Cancelled): Promise<void> {
+    checkRange(lock);
+    const file = this.fileOf(fd);
+    if (lock.type === sys.F_UNLCK) {
+      const h = this.files.get(file)?.get(owner);
+      if (!h) return;
+      this.through(h, fd);
+      await sys.ofdSetlk(await h.fd, sys.F_UNLCK, lock.start, lock.len);
+      this.wake(file);
+      return;
+    }
+    const h = this.holder(file, owner, fd);
+    await this.retry(file, cancelled, async () => sys.ofdSetlk(await h.fd, lock.type, lock.start, lock.len));
+  }
+
+  async getlk(fd: number, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
+    checkRange(lock);
+    if (lock.type === sys.F_UNLCK) throw new FsError('EINVAL', 'getlk of F_UNLCK');
+    // The owner's own descriptor, so its own locks are not in its way; one
+    // with no locks yet asks through the handle, which holds none.
+    const h = this.files.get(this.fileOf(fd))?.get(owner);
+    const [type, start, len, pid] = await sys.ofdGetlk(h ? await h.fd : fd, lock.type, lock.start, lock.len);
+    return type === sys.F_UNLCK ? { ...lock, type } : { type, start, len, pid: pid > 0 ? pid : 0 };
+  }
+
+  /** flock(2): op LOCK_SH, LOCK_EX or LOCK_UN (LOCK_NB is implied: pass `cancelled` to wait). */
+  async flock(fd: number, owner: LockOwner, op: number, cancelled?: Cancelled): Promise<void> {
+    const file = this.fileOf(fd);
+    const what = op & (sys.LOCK_SH | sys.LOCK_EX | sys.LOCK_UN);
+    if (what === sys.LOCK_UN) {
+      const h = this.files.get(file)?.get(owner);
+      if (!h) return;
+      await sys.flock(await h.fd, sys.LOCK_UN);
+      this.wake(file);
+      return;
+    }
+    if (what !== sys.LOCK_SH && what !== sys.LOCK_EX) throw new FsError('EINVAL', `flock op ${op}`);
+    const h = this.holder(file, owner, fd);
+    await this.retry(file, cancelled, async () => sys.flock(await h.fd, what));
+  }
+
+  /** Every lock `owner` holds on fd's file goes (close(2) by a process drops its record locks). */
+  async unlockOwner(fd: number, owner: LockOwner): Promise<void> {
+    const h = this.files.get(this.fileOf(fd))?.get(owner);
+    if (h) await this.drop(h);
+  }
+
+  /** A handle is closed: holders that locked through it go (never throws). */
+  async released(fd: number): Promise<void> {
+    const hs = this.byHandle.get(fd);
+    if (!hs) return;
+    this.byHandle.delete(fd);
+    await Promise.all([...hs].map((h) => this.drop(h)));
+  }
+
+  /** Every holder goes (the backend is closing). */
+  async closeAll(): Promise<void> {
+    const all = [...this.files.values()].flatMap((m) => [...m.values()]);
+    await Promise.all(all.map((h) => this.drop(h)));
+  }
+
+  /** How many holders (owners with a descriptor of their own) there are now: for tests and status. */
+  get holders(): number {
+    let n = 0;
+    for (const m of this.files.values()) n += m.size;
+    return n;
+  }
+
+  private holder(file: string, owner: LockOwner, fd: number): Holder {
+    let owners = this.files.get(file);
+    if (!owners) this.files.set(file, (owners = new Map()));
+    let h = owners.get(owner);
+    if (!h) {
+      // Read-write where the source allows it, so any lock type can be placed
+      // (the client's kernel already checked its own descriptor's mode).
+      const opened = sys.reopen(fd, O_RDWR).catch((err: unknown) => {
+        if (isCode(err, 'EROFS', 'EACCES', 'EPERM', 'ETXTBSY', 'EISDIR')) return sys.reopen(fd, O_RDONLY);
+        throw err;
+      });
+      h = { file, owner, fd: opened, handles: new Set() };
+      owners.set(owner, h);
+      // A failed open leaves no holder behind.
+      const made = h;
+      opened.catch(() => this.forgetHolder(made));
+    }
+    this.through(h, fd);
+    return h;
+  }
+
+  private through(h: Holder, fd: number): void {
+    if (h.handles.has(fd)) return;
+    h.handles.add(fd);
+    let hs = this.byHandle.get(fd);
+    if (!hs) this.byHandle.set(fd, (hs = new Set()));
+    hs.add(h);
+  }
+
+  private forgetHolder(h: Holder): boolean {
+    const owners = this.files.get(h.file);
+    if (owners?.get(h.owner) !== h) return false;
+    owners.delete(h.owner);
+    if (owners.size === 0) this.files.delete(h.file);
+    for (const fd of h.handles) {
+      const hs = this.byHandle.get(fd);
+      hs?.delete(h);
+      if (hs?.size === 0) this.byHandle.delete(fd);
+    }
+    return true;
+  }
+
+  /** Closing the holder's descriptor drops its record locks and its flock at once. */
+  private async drop(h: Holder): Promise<void> {
+    if (!this.forgetHolder(h)) return;
+    try {
+      await closeP(await h.fd);
+    } catch {
+      // never opened, or already gone: nothing is held
+    }
+    this.wake(h.file);
+  }
+
+  private wake(file: string): void {
+    const ws = this.waiters.get(file);
+    if (!ws) return;
+    this.waiters.delete(file);
+    for (const w of ws) w();
+  }
+
+  /** try() until it succeeds; a conflict is EAGAIN at once without `cancelled`, else a wait and a retry. */
+  private async retry(file: string, cancelled: Cancelled | undefined, attempt: () => Promise<void>): Promise<void> {
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!isCode(err, 'EAGAIN', 'EACCES', 'EWOULDBLOCK') || !cancelled) throw err;
+      }
+      await this.waitFor(file, delay);
+      if (cancelled()) throw new FsError('EINTR', 'lock wait given up');
+    }
+  }
+
+  private waitFor(file: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let ws = this.waiters.get(file);
+      if (!ws) this.waiters.set(file, (ws = new Set()));
+      const done = (): void => {
+        clearTimeout(timer);
+        ws!.delete(done);
+        if (ws!.size === 0 && this.waiters.get(file) === ws) this.waiters.delete(file);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      ws.add(done);
+    });
+  }
+}
+
+function checkRange(lock: ByteRange): void {
+  if (lock.type !== sys.F_RDLCK && lock.type !== sys.F_WRLCK && lock.type !== sys.F_UNLCK) throw new FsError('EINVAL', `lock type ${lock.type}`);
+  if (lock.start < 0n || lock.len < 0n || lock.start > MAX_OFFSET || (lock.len > 0n && lock.start + lock.len - 1n > MAX_OFFSET)) {
+    throw new FsError('EINVAL', `lock range ${lock.start}+${lock.len} is out of range`);
+  }
+}
