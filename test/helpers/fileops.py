@@ -2,13 +2,15 @@
 # Client side of the file-op tests (test/integration/fuse-fileops.test.ts):
 # every call on a mount runs in a child process like this one, never in the
 # test runner. Prints one JSON value on stdout.
+#   sparse PATH              makes PATH 8 MiB long with data only at 1 MiB (4 KiB) and 5 MiB (8 KiB)
 #   map PATH                 SEEK_DATA/SEEK_HOLE walk of the file: [[data, hole], ...], plus size and blocks
 #   fallocate PATH MODE OFF LEN
 #   copy SRC DST             copy_file_range(2) in 1 MiB steps: bytes copied
 #   lock PATH KIND TYPE START LEN [HOLD]
 #                            KIND: posix (fcntl F_SETLK), posixw (F_SETLKW), ofd (F_OFD_SETLK),
 #                            flock, flockw; TYPE r|w. Prints "locked" (flushed) and holds it for
-#                            HOLD seconds (default 0), or prints the errno name
+#                            HOLD seconds (default 0; then prints "releasing" and exits), or prints
+#                            the errno name
 #   getlk PATH TYPE START LEN   F_GETLK: [type, start, len] of the lock in the way (type "u": none)
 #   lockwait PATH TYPE START LEN  F_SETLKW, giving up after 1.5 s with SIGALRM: "locked" or "interrupted"
 import errno
@@ -70,7 +72,9 @@ def lock(path, kind, type_, start, length, hold):
         out(errno.errorcode[e.errno])
         return
     out('locked')
-    time.sleep(hold)
+    if hold:
+        time.sleep(hold)
+        out('releasing')  # then exit, which closes the file
 
 
 def getlk(path, type_, start, length):
@@ -109,7 +113,14 @@ def copy(src, dst):
 
 def main(argv):
     cmd, args = argv[0], argv[1:]
-    if cmd == 'map':
+    if cmd == 'sparse':
+        fd = os.open(args[0], os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.pwrite(fd, os.urandom(4096), 1 << 20)
+        os.pwrite(fd, os.urandom(8192), 5 << 20)
+        os.ftruncate(fd, 8 << 20)
+        os.close(fd)
+        out('ok')
+    elif cmd == 'map':
         seek_map(args[0])
     elif cmd == 'fallocate':
         fd = os.open(args[0], os.O_RDWR)
