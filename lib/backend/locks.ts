@@ -58,6 +58,11 @@ interface Holder {
   fd: Promise<number>;
   /** Handles it locked through: their release() drops it. */
   handles: Set<number>;
+  /**
+   * Every call on fd, in order, the close last: a call never reaches a
+   * descriptor number that was closed (and maybe reused for another file).
+   */
+  chain: Promise<unknown>;
 }
 
 const FIRST_RETRY_MS = 2;
@@ -87,12 +92,11 @@ export class LockTable {
       const h = this.files.get(file)?.get(owner);
       if (!h) return;
       this.through(h, fd);
-      await sys.ofdSetlk(await h.fd, sys.F_UNLCK, lock.start, lock.len);
+      await this.on(h, (hfd) => sys.ofdSetlk(hfd, sys.F_UNLCK, lock.start, lock.len));
       this.wake(file);
       return;
     }
-    const h = this.holder(file, owner, fd);
-    await this.retry(file, cancelled, async () => sys.ofdSetlk(await h.fd, lock.type, lock.start, lock.len));
+    await this.retry(file, cancelled, () => this.on(this.holder(file, owner, fd), (hfd) => sys.ofdSetlk(hfd, lock.type, lock.start, lock.len)));
   }
 
   async getlk(fd: number, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
@@ -101,7 +105,8 @@ export class LockTable {
     // The owner's own descriptor, so its own locks are not in its way; one
     // with no locks yet asks through the handle, which holds none.
     const h = this.files.get(this.fileOf(fd))?.get(owner);
-    const [type, start, len, pid] = await sys.ofdGetlk(h ? await h.fd : fd, lock.type, lock.start, lock.len);
+    const ask = (q: number) => sys.ofdGetlk(q, lock.type, lock.start, lock.len);
+    const [type, start, len, pid] = await (h ? this.on(h, ask) : ask(fd));
     return type === sys.F_UNLCK ? { ...lock, type } : { type, start, len, pid: pid > 0 ? pid : 0 };
   }
 
@@ -112,17 +117,17 @@ export class LockTable {
     if (what === sys.LOCK_UN) {
       const h = this.files.get(file)?.get(owner);
       if (!h) return;
-      await sys.flock(await h.fd, sys.LOCK_UN);
+      await this.on(h, (hfd) => sys.flock(hfd, sys.LOCK_UN));
       this.wake(file);
       return;
     }
     if (what !== sys.LOCK_SH && what !== sys.LOCK_EX) throw new FsError('EINVAL', `flock op ${op}`);
-    const h = this.holder(file, owner, fd);
-    await this.retry(file, cancelled, async () => sys.flock(await h.fd, what));
+    await this.retry(file, cancelled, () => this.on(this.holder(file, owner, fd), (hfd) => sys.flock(hfd, what)));
   }
 
   /** Every lock `owner` holds on fd's file goes (close(2) by a process drops its record locks). */
   async unlockOwner(fd: number, owner: LockOwner): Promise<void> {
+    if (this.files.size === 0) return; // every close comes here: no syscall while nobody holds locks
     const h = this.files.get(this.fileOf(fd))?.get(owner);
     if (h) await this.drop(h);
   }
@@ -159,7 +164,7 @@ export class LockTable {
         if (isCode(err, 'EROFS', 'EACCES', 'EPERM', 'ETXTBSY', 'EISDIR')) return sys.reopen(fd, O_RDONLY);
         throw err;
       });
-      h = { file, owner, fd: opened, handles: new Set() };
+      h = { file, owner, fd: opened, handles: new Set(), chain: opened };
       owners.set(owner, h);
       // A failed open leaves no holder behind.
       const made = h;
@@ -167,6 +172,13 @@ export class LockTable {
     }
     this.through(h, fd);
     return h;
+  }
+
+  /** fn on the holder's descriptor, after every call queued on it before. */
+  private on<T>(h: Holder, fn: (fd: number) => Promise<T>): Promise<T> {
+    const p = h.chain.then(() => h.fd).then(fn);
+    h.chain = p.catch(() => undefined);
+    return p;
   }
 
   private through(h: Holder, fd: number): void {
@@ -192,12 +204,9 @@ export class LockTable {
 
   /** Closing the holder's descriptor drops its record locks and its flock at once. */
   private async drop(h: Holder): Promise<void> {
+    // Out of the table at once (a new call makes a new holder), closed after its queued calls.
     if (!this.forgetHolder(h)) return;
-    try {
-      await closeP(await h.fd);
-    } catch {
-      // never opened, or already gone: nothing is held
-    }
+    await this.on(h, (fd) => closeP(fd)).catch(() => undefined); // never opened: nothing is held
     this.wake(h.file);
   }
 
@@ -208,7 +217,7 @@ export class LockTable {
     for (const w of ws) w();
   }
 
-  /** try() until it succeeds; a conflict is EAGAIN at once without `cancelled`, else a wait and a retry. */
+  /** attempt() until it succeeds; a conflict is EAGAIN at once without `cancelled`, else a wait and a retry. */
   private async retry(file: string, cancelled: Cancelled | undefined, attempt: () => Promise<void>): Promise<void> {
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
       try {
