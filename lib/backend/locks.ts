@@ -223,7 +223,8 @@ export class LockTable {
       try {
         return await attempt();
       } catch (err) {
-        if (!isCode(err, 'EAGAIN', 'EACCES', 'EWOULDBLOCK') || !cancelled) throw err;
+        // Linux says EAGAIN for a conflict (fcntl's EACCES is other systems'; EWOULDBLOCK is EAGAIN).
+        if (!isCode(err, 'EAGAIN', 'EWOULDBLOCK') || !cancelled) throw err;
       }
       await this.waitFor(file, delay);
       if (cancelled()) throw new FsError('EINTR', 'lock wait given up');

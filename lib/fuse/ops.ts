@@ -48,6 +48,8 @@ export class FuseOps {
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
   private readonly answered = new WeakSet<Req>();
   private readonly table: Partial<Record<Op, OpFn>>;
+  /** Once true, waiting locks give up: the session is ending. */
+  private ending = false;
 
   constructor(opts: OpsOptions) {
     this.backend = opts.backend;
@@ -308,9 +310,6 @@ export class FuseOps {
       },
     };
   }
-
-  /** Once true, waiting locks give up: the session is ending. */
-  private ending = false;
 
   /** The session ended: locks still waiting answer EINTR, so every request is answered and the session can be freed. */
   end(): void {

@@ -188,7 +188,7 @@ export const ioHandlers = [
     try {
       await c.backend.setlk(s.fh, lockOwner(c, client_id, proc_id), { type, start, len: length, pid: proc_id });
     } catch (err) {
-      if (isCode(err, 'EAGAIN', 'EACCES')) return { status: M.LOCK_STATUS.BLOCKED };
+      if (isCode(err, 'EAGAIN')) return { status: M.LOCK_STATUS.BLOCKED };
       throw err;
     }
     return { status: M.LOCK_STATUS.SUCCESS };
