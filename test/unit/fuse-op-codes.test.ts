@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
+import { fuseOpName } from '../../lib/status/names.js';
 import { REPO } from '../helpers/mount-fixture.js';
 
 function names(source: string, start: RegExp): string[] {
@@ -22,4 +23,5 @@ test('the addon and native.ts list the same op codes in the same order', async (
   const ts = names(await readFile(join(REPO, 'lib/fuse/native.ts'), 'utf8'), /export const enum Op \{/);
   t.true(c.length > 30, `parsed ${c.length} op codes`);
   t.deepEqual(ts, c);
+  t.deepEqual(c.slice(1).map((_, i) => fuseOpName(i + 1)), c.slice(1), "every op has its name in the status counters (lib/status/names.ts)");
 });
