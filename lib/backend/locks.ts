@@ -8,11 +8,18 @@
 //   lock owner is a process for POSIX record locks and an open file for flock
 //   and OFD locks; 9P names a client process (client_id, proc_id) on one
 //   connection. Each holder gets its own open file description of the file
-//   (opened read-write where the source allows, else read-only) and its locks
-//   are open-file-description locks (F_OFD_SETLK) and flock on it. Never
+//   and its locks are open-file-description locks (F_OFD_SETLK) and flock on
+//   it. Never
 //   classic POSIX locks: those belong to the whole server process, so two
 //   owners' locks would merge and any close() of any of the server's fds of
 //   the file would drop them all.
+// - A holder's file is opened as the handle it first locks through: read-
+//   only for a read-only handle, so a read lock never opens SRC for writing
+//   (which would break other openers' read leases, NFS delegations, and give
+//   inotify watchers a close-after-write). An owner whose first lock came
+//   through a read-only handle and who then write-locks through a writable
+//   one gets a read-write file: its read locks (recorded while read-only) are
+//   placed on the new file before the old one closes, so none lapses.
 // - A holder's locks behave as one process's POSIX locks: ranges merge and
 //   split, an owner never conflicts with itself, an unlock of a range it does
 //   not hold is a no-op. unlockOwner() (FUSE FLUSH: every close(2) of the
@@ -63,13 +70,24 @@ interface Holder {
    * descriptor number that was closed (and maybe reused for another file).
    */
   chain: Promise<unknown>;
+  /** Opened for writing: any lock type can be placed. */
+  writable: boolean;
+  /** While read-only: the byte spans it read-locks, to carry over to a read-write file. */
+  readSpans: Span[];
+  /** Holds a flock (which cannot be carried over to another file without a gap). */
+  flocked: boolean;
 }
+
+/** [start, end) of bytes; END: to the end of the file and beyond. */
+type Span = [bigint, bigint];
+const END = 1n << 63n;
 
 const FIRST_RETRY_MS = 2;
 const MAX_RETRY_MS = 100;
 const MAX_OFFSET = (1n << 63n) - 1n;
 const O_RDONLY = 0;
 const O_RDWR = 2;
+const O_ACCMODE = 3;
 const closeP = promisify(close);
 
 export class LockTable {
@@ -92,11 +110,21 @@ export class LockTable {
       const h = this.files.get(file)?.get(owner);
       if (!h) return;
       this.through(h, fd);
-      await this.on(h, (hfd) => sys.ofdSetlk(hfd, sys.F_UNLCK, lock.start, lock.len));
+      await this.on(h, async (hfd) => {
+        await sys.ofdSetlk(hfd, sys.F_UNLCK, lock.start, lock.len);
+        h.readSpans = subtract(h.readSpans, span(lock));
+      });
       this.wake(file);
       return;
     }
-    await this.retry(file, cancelled, () => this.on(this.holder(file, owner, fd), (hfd) => sys.ofdSetlk(hfd, lock.type, lock.start, lock.len)));
+    await this.retry(file, cancelled, () => {
+      const h = this.holder(file, owner, fd);
+      return this.on(h, async (hfd) => {
+        if (lock.type === sys.F_WRLCK && !h.writable) hfd = await this.upgrade(h, fd, hfd);
+        await sys.ofdSetlk(hfd, lock.type, lock.start, lock.len);
+        if (!h.writable) h.readSpans = [...subtract(h.readSpans, span(lock)), span(lock)];
+      });
+    });
   }
 
   async getlk(fd: number, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
@@ -117,12 +145,21 @@ export class LockTable {
     if (what === sys.LOCK_UN) {
       const h = this.files.get(file)?.get(owner);
       if (!h) return;
-      await this.on(h, (hfd) => sys.flock(hfd, sys.LOCK_UN));
+      await this.on(h, async (hfd) => {
+        await sys.flock(hfd, sys.LOCK_UN);
+        h.flocked = false;
+      });
       this.wake(file);
       return;
     }
     if (what !== sys.LOCK_SH && what !== sys.LOCK_EX) throw new FsError('EINVAL', `flock op ${op}`);
-    await this.retry(file, cancelled, () => this.on(this.holder(file, owner, fd), (hfd) => sys.flock(hfd, what)));
+    await this.retry(file, cancelled, () => {
+      const h = this.holder(file, owner, fd);
+      return this.on(h, async (hfd) => {
+        await sys.flock(hfd, what);
+        h.flocked = true;
+      });
+    });
   }
 
   /** Every lock `owner` holds on fd's file goes (close(2) by a process drops its record locks). */
@@ -158,13 +195,15 @@ export class LockTable {
     if (!owners) this.files.set(file, (owners = new Map()));
     let h = owners.get(owner);
     if (!h) {
-      // Read-write where the source allows it, so any lock type can be placed
-      // (the client's kernel already checked its own descriptor's mode).
-      const opened = sys.reopen(fd, O_RDWR).catch((err: unknown) => {
-        if (isCode(err, 'EROFS', 'EACCES', 'EPERM', 'ETXTBSY', 'EISDIR')) return sys.reopen(fd, O_RDONLY);
+      // As the handle was opened: the client's kernel checked its own
+      // descriptor's mode for the lock type (see upgrade() for the rest).
+      const mode = sys.fdFlags(fd) & O_ACCMODE;
+      const writable = mode !== O_RDONLY;
+      const opened = sys.reopen(fd, writable ? O_RDWR : O_RDONLY).catch((err: unknown) => {
+        if (writable && isCode(err, 'EACCES', 'EPERM')) return sys.reopen(fd, mode);
         throw err;
       });
-      h = { file, owner, fd: opened, handles: new Set(), chain: opened };
+      h = { file, owner, fd: opened, handles: new Set(), chain: opened, writable, readSpans: [], flocked: false };
       owners.set(owner, h);
       // A failed open leaves no holder behind.
       const made = h;
@@ -172,6 +211,29 @@ export class LockTable {
     }
     this.through(h, fd);
     return h;
+  }
+
+  /**
+   * A read-only holder is to take a write lock (through a writable handle):
+   * a read-write file of its own, holding the same read locks first (they
+   * cannot conflict with anyone: nobody else write-locks where it reads),
+   * then the read-only one goes. Runs in the holder's chain.
+   */
+  private async upgrade(h: Holder, handle: number, old: number): Promise<number> {
+    if ((sys.fdFlags(handle) & O_ACCMODE) === O_RDONLY) throw new FsError('EBADF', 'a write lock through a read-only handle');
+    if (h.flocked) throw new FsError('ENOLCK', 'a write lock by an owner holding a flock through a read-only handle');
+    const fd = await sys.reopen(handle, O_RDWR);
+    try {
+      for (const [a, b] of h.readSpans) await sys.ofdSetlk(fd, sys.F_RDLCK, a, b === END ? 0n : b - a);
+    } catch (err) {
+      await closeP(fd).catch(() => undefined);
+      throw err;
+    }
+    h.fd = Promise.resolve(fd);
+    h.writable = true;
+    h.readSpans = [];
+    await closeP(old).catch(() => undefined);
+    return fd;
   }
 
   /** fn on the holder's descriptor, after every call queued on it before. */
@@ -252,4 +314,22 @@ function checkRange(lock: ByteRange): void {
   if (lock.start < 0n || lock.len < 0n || lock.start > MAX_OFFSET || (lock.len > 0n && lock.start + lock.len - 1n > MAX_OFFSET)) {
     throw new FsError('EINVAL', `lock range ${lock.start}+${lock.len} is out of range`);
   }
+}
+
+function span(lock: ByteRange): Span {
+  return [lock.start, lock.len === 0n ? END : lock.start + lock.len];
+}
+
+/** spans without the bytes of cut. */
+function subtract(spans: Span[], [s, e]: Span): Span[] {
+  const out: Span[] = [];
+  for (const [a, b] of spans) {
+    if (b <= s || a >= e) {
+      out.push([a, b]);
+      continue;
+    }
+    if (a < s) out.push([a, s]);
+    if (b > e) out.push([e, b]);
+  }
+  return out;
 }

@@ -39,6 +39,7 @@ interface SysAddon {
   ofdSetlk(fd: number, type: number, start: bigint, length: bigint): Promise<void>;
   ofdGetlk(fd: number, type: number, start: bigint, length: bigint): Promise<[number, bigint, bigint, number]>;
   flock(fd: number, op: number): Promise<void>;
+  fdFlags(fd: number): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -219,4 +220,11 @@ export function ofdGetlk(fd: number, type: number, start: bigint, length: bigint
 /** flock(2) with LOCK_NB always (EWOULDBLOCK when held elsewhere). */
 export function flock(fd: number, op: number): Promise<void> {
   return load().flock(fd, op);
+}
+
+/** fcntl(F_GETFL) on the JS thread (it never waits): the access mode is flags & 3; throws on failure. */
+export function fdFlags(fd: number): number {
+  const r = load().fdFlags(fd);
+  if (r < 0) throw errnoError(-r, 'fcntl(F_GETFL)', String(fd));
+  return r;
 }

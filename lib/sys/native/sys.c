@@ -478,6 +478,17 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return num(env, close(fd) == 0 ? 0 : -errno);
 }
 
+// fdFlags(fd) -> fcntl(F_GETFL) (access mode and status flags) or -errno: never waits.
+static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "fdFlags(fd)"), NULL;
+  int r = fcntl(fd, F_GETFL);
+  return num(env, r < 0 ? -errno : r);
+}
+
 // raiseNofile() -> [soft, hard] after raising the soft limit to the hard one:
 // every node the kernel holds costs one descriptor.
 static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
@@ -580,6 +591,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"ofdSetlk", NULL, js_ofd_setlk, NULL, NULL, NULL, napi_default, NULL},
     {"ofdGetlk", NULL, js_ofd_getlk, NULL, NULL, NULL, napi_default, NULL},
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
+    {"fdFlags", NULL, js_fd_flags, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
