@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { statusJson } from '../helpers/admin-fixture.js';
 import { canMount, mountFixture, REPO } from '../helpers/mount-fixture.js';
 import { runOk, Started } from '../helpers/run.js';
 
@@ -16,6 +17,13 @@ const serial = gate.ok ? test.serial : test.skip;
 const why = gate.ok ? '' : ` (skipped: ${gate.reason})`;
 const PROBE = join(REPO, 'test/helpers/fileops.py');
 const MiB = 1 << 20;
+
+/** How many requests of each op reached the server's JavaScript (`stableid status`): proof that the server, not the kernel's fallback, did the op. */
+async function served(mnt: string): Promise<Record<string, number>> {
+  const fuse = (await statusJson(mnt)).frontends.find((f) => f.kind === 'fuse');
+  if (!fuse) throw new Error(`stableid status ${mnt}: no FUSE front-end`);
+  return fuse.requests.byOp;
+}
 
 async function probe(...args: string[]): Promise<unknown> {
   return JSON.parse(await runOk('python3', [PROBE, ...args], { timeoutMs: 15_000 }));
@@ -40,6 +48,7 @@ serial(`SEEK_DATA and SEEK_HOLE on a sparse file match the raw directory${why}`,
   t.true(raw.runs.length >= 2, `the source filesystem keeps holes (${JSON.stringify(raw)})`);
   t.deepEqual(await probe('map', join(fx.mnt, 'on-src')), raw, 'a file made on SRC, seen through the mount');
   t.deepEqual(await probe('map', join(fx.mnt, 'through-mount')), await probe('map', join(fx.src, 'through-mount')), 'a file written through the mount');
+  t.true((await served(fx.mnt)).LSEEK >= 6, 'the server answered the seeks');
 });
 
 serial(`fallocate through the mount matches the raw directory (allocate, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE)${why}`, async (t) => {
@@ -59,6 +68,7 @@ serial(`fallocate through the mount matches the raw directory (allocate, KEEP_SI
     t.deepEqual(await probe('map', join(fx.mnt, 'm')), await probe('map', join(fx.src, 'r')), `${what}: holes, size and blocks`);
   }
   t.true((await readFile(join(fx.src, 'm'))).equals(await readFile(join(fx.src, 'r'))), 'the same bytes');
+  t.is((await served(fx.mnt)).FALLOCATE, steps.length);
   const seen = await runOk('sha256sum', [join(fx.mnt, 'm')], { timeoutMs: 10_000 });
   t.is(seen.split(' ')[0], (await runOk('sha256sum', [join(fx.src, 'r')])).split(' ')[0], 'read back through the mount (no stale page cache)');
 });
@@ -69,6 +79,7 @@ serial(`copy_file_range through the mount copies intact${why}`, async (t) => {
   await writeFile(join(fx.src, 'from'), data);
   t.is(await probe('copy', join(fx.mnt, 'from'), join(fx.mnt, 'to')), data.length);
   t.true((await readFile(join(fx.src, 'to'))).equals(data), 'the copy on SRC');
+  t.true((await served(fx.mnt)).COPY_FILE_RANGE >= 1, 'copied by the server (copy_file_range on SRC), not by the kernel reading and writing through it');
   const seen = await runOk('sha256sum', [join(fx.mnt, 'to')], { timeoutMs: 10_000 });
   t.is(seen.split(' ')[0], (await runOk('sha256sum', [join(fx.src, 'from')])).split(' ')[0], 'the copy through the mount');
 });
@@ -86,6 +97,8 @@ for (const opts of [[], ['threads=1']]) {
     t.is(await probe('lock', f, 'ofd', 'w', '0', '0'), 'EAGAIN', 'an OFD lock on the mount (Samba uses these)');
     t.is(await probe('lock', join(fx.src, 'f'), 'posix', 'w', '9', '1'), 'EAGAIN', 'a lock on SRC itself');
     t.deepEqual(await probe('getlk', f, 'w', '0', '0'), ['w', 0, 10], 'F_GETLK names the range in the way');
+    const ops = await served(fx.mnt);
+    t.true(ops.SETLK >= 5 && ops.GETLK >= 1, `the server saw the locks (${JSON.stringify(ops)})`);
     a.child.kill('SIGKILL');
     await a.exited;
     t.is(await probe('lock', f, 'posix', 'w', '0', '0'), 'locked', 'the holder died: its close dropped the lock');
