@@ -5,7 +5,7 @@
 # holds it until stdin closes; then closes the file, which releases it.
 import sys
 
-from impacket.smb3structs import (FILE_READ_DATA, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_DATA, SMB2_LOCK,
+from impacket.smb3structs import (FILE_OPEN, FILE_READ_DATA, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_DATA, SMB2_LOCK,
                                   SMB2_LOCK_ELEMENT, SMB2_LOCKFLAG_EXCLUSIVE_LOCK, SMB2_LOCKFLAG_FAIL_IMMEDIATELY,
                                   SMB2Lock)
 from impacket.smbconnection import SessionError, SMBConnection
@@ -14,7 +14,8 @@ host, port, share, user, password, path, offset, length = sys.argv[1:9]
 conn = SMBConnection(host, host, sess_port=int(port))
 conn.login(user, password)
 tid = conn.connectTree(share)
-fid = conn.createFile(tid, path, desiredAccess=FILE_READ_DATA | FILE_WRITE_DATA, shareMode=FILE_SHARE_READ | FILE_SHARE_WRITE)
+fid = conn.createFile(tid, path, desiredAccess=FILE_READ_DATA | FILE_WRITE_DATA, shareMode=FILE_SHARE_READ | FILE_SHARE_WRITE,
+                      creationDisposition=FILE_OPEN)  # impacket's default (OVERWRITE_IF) truncates
 smb = conn.getSMBServer()
 element = SMB2_LOCK_ELEMENT()
 element['Offset'] = int(offset)

@@ -1,10 +1,12 @@
-// SMB byte-range locks on a share of the mount reach the source: smbd maps
-// them to fcntl locks on the mount (posix locking, the default), which the
-// server holds on SRC. So a lock an SMB client holds keeps processes on the
-// mount and on SRC out, and two SMB clients conflict. Real smbd, impacket.
+// SMB on a share of the mount, against the raw directory, with real smbd and
+// impacket: byte-range locks reach the source (smbd maps them to fcntl locks
+// on the mount, posix locking being the default, and the server holds those
+// on SRC), so a lock an SMB client holds keeps processes on the mount and on
+// SRC out; and the sparse-file ioctls (allocated ranges, zeroing a range)
+// answer as on a share of SRC itself.
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { canMount, mountFixture, REPO } from '../helpers/mount-fixture.js';
 import { runOk, Started } from '../helpers/run.js';
 import { canRunSmbd, SMB_PASSWORD, SMB_USER, startSmbd } from '../helpers/smbd.js';
@@ -15,6 +17,7 @@ const gate = await (async (): Promise<string> => {
 })();
 const PROBE = join(REPO, 'test/helpers/fileops.py');
 const SMB_LOCK = join(REPO, 'test/helpers/smb-lock.py');
+const SMB_SPARSE = join(REPO, 'test/helpers/smb-sparse.py');
 
 async function probe(...args: string[]): Promise<unknown> {
   return JSON.parse(await runOk('python3', [PROBE, ...args], { timeoutMs: 15_000 }));
@@ -45,4 +48,21 @@ async function smbLock(t: ExecutionContext, port: number, file: string, offset: 
   a.child.stdin!.end();
   await a.exited;
   t.is(await probe('lock', join(fx.src, 'doc'), 'posix', 'w', '100', '50'), 'locked', 'released with the SMB client\'s close');
+});
+
+(gate ? test.skip : test.serial)(`the sparse-file ioctls on a share of the mount answer as on a share of SRC${gate ? ` (skipped: ${gate})` : ''}`, async (t) => {
+  const fx = await mountFixture(t);
+  await probe('sparse', join(fx.src, 'viaMount'));
+  await runOk('cp', ['--sparse=always', join(fx.src, 'viaMount'), join(fx.src, 'viaRaw')]);
+  const smbd = await startSmbd(t, [
+    { name: 'stable', section: `[stable]\n  path = ${fx.mnt}\n  read only = no\n` },
+    { name: 'raw', section: `[raw]\n  path = ${fx.src}\n  read only = no\n` },
+  ]);
+  const sparse = async (share: string, file: string) =>
+    JSON.parse(await runOk('/usr/bin/python3', [SMB_SPARSE, '127.0.0.1', String(smbd.port), share, SMB_USER, SMB_PASSWORD, file, String(5 << 20), '4096'], { timeoutMs: 30_000 })) as { before: number[][]; after: number[][] };
+  const raw = await sparse('raw', 'viaRaw');
+  t.true(raw.before.length >= 2, `SRC's share reports the holes (${JSON.stringify(raw)})`);
+  t.notDeepEqual(raw.after, raw.before, 'zeroing a range of a sparse file punched a hole');
+  t.deepEqual(await sparse('stable', 'viaMount'), raw, 'FSCTL_QUERY_ALLOCATED_RANGES before and after FSCTL_SET_ZERO_DATA');
+  t.true((await readFile(join(fx.src, 'viaMount'))).equals(await readFile(join(fx.src, 'viaRaw'))), 'the same bytes on SRC');
 });
