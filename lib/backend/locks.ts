@@ -9,10 +9,9 @@
 //   and OFD locks; 9P names a client process (client_id, proc_id) on one
 //   connection. Each holder gets its own open file description of the file
 //   and its locks are open-file-description locks (F_OFD_SETLK) and flock on
-//   it. Never
-//   classic POSIX locks: those belong to the whole server process, so two
-//   owners' locks would merge and any close() of any of the server's fds of
-//   the file would drop them all.
+//   it. Never classic POSIX locks: those belong to the whole server process,
+//   so two owners' locks would merge and any close() of any of the server's
+//   fds of the file would drop them all.
 // - A holder's file is opened as the handle it first locks through: read-
 //   only for a read-only handle, so a read lock never opens SRC for writing
 //   (which would break other openers' read leases, NFS delegations, and give
@@ -38,8 +37,8 @@
 //   holder's for a classic POSIX lock on SRC, and 0 for OFD locks (ours
 //   included), whose holder the kernel does not name.
 // - Holders' descriptors are outside the inode descriptor budget: there is
-//   one per owner and file with locks, and it cannot be let go while it holds
-//   a lock.
+//   one per owner and file that locked (or tried to) since its last close,
+//   and it cannot be let go while it holds a lock.
 import { close } from 'node:fs';
 import { promisify } from 'node:util';
 import { FsError, isCode } from '../errno.js';
