@@ -19,7 +19,7 @@ export type ErrnoName =
   | 'EXDEV' | 'ENODEV' | 'ENOTDIR' | 'EISDIR' | 'EINVAL' | 'ENFILE' | 'EMFILE' | 'EFBIG' | 'ENOSPC'
   | 'EROFS' | 'EMLINK' | 'ERANGE' | 'ENAMETOOLONG' | 'ENOSYS' | 'ENOTEMPTY' | 'ELOOP' | 'ENODATA'
   | 'EOVERFLOW' | 'EPROTO' | 'EBADMSG' | 'ENOTSUP' | 'EOPNOTSUPP' | 'ESTALE' | 'EDQUOT' | 'E2BIG'
-  | 'ENXIO' | 'ESPIPE' | 'EFAULT' | 'ETXTBSY' | 'ENOTCONN' | 'ECONNRESET' | 'ECANCELED';
+  | 'ENXIO' | 'ESPIPE' | 'EFAULT' | 'ETXTBSY' | 'ENOTCONN' | 'ECONNRESET' | 'ECANCELED' | 'EINTR' | 'ENOLCK';
 
 export class FsError extends Error {
   constructor(

@@ -30,8 +30,10 @@
 // per-request state except open handles, which are valid until release().
 import type { Attr } from './attr.js';
 import type { Inode } from './inodes.js';
+import type { ByteRange, Cancelled, LockOwner } from './locks.js';
 
 export type { Inode } from './inodes.js';
+export type { ByteRange, Cancelled, LockOwner } from './locks.js';
 
 /**
  * Who asked: under allow_other, new files are the caller's. With `groups`
@@ -144,6 +146,26 @@ export interface Backend {
   /** flags: XATTR_CREATE (1) or XATTR_REPLACE (2) or 0. */
   setxattr(node: Inode, name: string, value: Buffer, flags?: number): Promise<void>;
   removexattr(node: Inode, name: string): Promise<void>;
+
+  // Data ops on an open handle, as the syscalls of the same names.
+  /** mode as fallocate(2): 0, KEEP_SIZE, PUNCH_HOLE|KEEP_SIZE, ZERO_RANGE ... (EOPNOTSUPP where SRC has none). */
+  fallocate(fh: Handle, mode: number, offset: bigint, length: bigint): Promise<void>;
+  /** SEEK_DATA (3) or SEEK_HOLE (4) from offset: the offset found; ENXIO at or past the end. */
+  lseek(fh: Handle, offset: bigint, whence: number): Promise<bigint>;
+  /** Copies up to length bytes between two open handles at the given offsets; bytes copied (0: end of input). */
+  copyFileRange(fhIn: Handle, offIn: bigint, fhOut: Handle, offOut: bigint, length: number, flags?: number): Promise<number>;
+
+  // Advisory locks, held on the source so they conflict across front-ends
+  // and with SRC (lib/backend/locks.ts has the full semantics). An owner is
+  // the front-end's lock owner; fh any open handle of the file.
+  /** fcntl F_SETLK: EAGAIN on a conflict; with `cancelled` (F_SETLKW) it waits until granted, or EINTR once cancelled() says so. */
+  setlk(fh: Handle, owner: LockOwner, lock: ByteRange, cancelled?: Cancelled): Promise<void>;
+  /** fcntl F_GETLK: the first lock in owner's way, or the range with type F_UNLCK. */
+  getlk(fh: Handle, owner: LockOwner, lock: ByteRange): Promise<ByteRange>;
+  /** flock(2): op LOCK_SH, LOCK_EX or LOCK_UN; EAGAIN on a conflict, or waits as setlk with `cancelled`. */
+  flock(fh: Handle, owner: LockOwner, op: number, cancelled?: Cancelled): Promise<void>;
+  /** Drops every lock owner holds on fh's file (a process closed the file). release() drops those taken through fh. */
+  unlockOwner(fh: Handle, owner: LockOwner): Promise<void>;
 }
 
 export const RENAME_NOREPLACE = 1;

@@ -13,6 +13,7 @@ import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RE
 import { formatFor, type HandleFormat } from '../sys/handle-formats.js';
 import { type Inode, InodeTable } from './inodes.js';
 import type { IdOpener } from './open-by-id.js';
+import { type ByteRange, type Cancelled, type LockOwner, LockTable } from './locks.js';
 
 export interface PassthroughOptions {
   /** Absolute path of the export root (SRC): resolved once, at open(). */
@@ -48,6 +49,8 @@ export class PassthroughBackend implements Backend {
   private readonly opener: Pick<IdOpener, 'open'> | undefined;
   /** Mount id -> its filesystem's handle format (where the generation sits), read once per mount. */
   private readonly formats = new Map<number, Promise<HandleFormat | undefined>>();
+  /** Advisory locks, held on the source (one open file per owner and file). */
+  readonly locks = new LockTable();
 
   private constructor(opts: PassthroughOptions, inodes: InodeTable, root: Inode) {
     this.rootPath = opts.root;
@@ -212,6 +215,7 @@ export class PassthroughBackend implements Backend {
   /** Close every descriptor (the backend is not used after this). */
   close(): void {
     this.inodes.closeAll();
+    void this.locks.closeAll();
   }
 
   forget(inode: Inode, count = 1): void {
@@ -434,6 +438,7 @@ export class PassthroughBackend implements Backend {
   async release(fh: Handle): Promise<void> {
     const fd = this.handle(fh);
     this.handles.delete(fh);
+    await this.locks.released(fh);
     await closeP(fd);
   }
 
@@ -490,6 +495,34 @@ export class PassthroughBackend implements Backend {
   async removexattr(node: Inode, name: string): Promise<void> {
     if (this.mapper.isReservedXattr(name)) throw new FsError('EPERM', `${name} is reserved for stableid's id table`);
     await this.inodes.use(node, (fd) => sys.removexattr(fd, name));
+  }
+
+  async fallocate(fh: Handle, mode: number, offset: bigint, length: bigint): Promise<void> {
+    await sys.fallocate(this.handle(fh), mode, offset, length);
+  }
+
+  lseek(fh: Handle, offset: bigint, whence: number): Promise<bigint> {
+    return sys.lseek(this.handle(fh), offset, whence);
+  }
+
+  copyFileRange(fhIn: Handle, offIn: bigint, fhOut: Handle, offOut: bigint, length: number, flags = 0): Promise<number> {
+    return sys.copyFileRange(this.handle(fhIn), offIn, this.handle(fhOut), offOut, length, flags);
+  }
+
+  setlk(fh: Handle, owner: LockOwner, lock: ByteRange, cancelled?: Cancelled): Promise<void> {
+    return this.locks.setlk(this.handle(fh), owner, lock, cancelled);
+  }
+
+  getlk(fh: Handle, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
+    return this.locks.getlk(this.handle(fh), owner, lock);
+  }
+
+  flock(fh: Handle, owner: LockOwner, op: number, cancelled?: Cancelled): Promise<void> {
+    return this.locks.flock(this.handle(fh), owner, op, cancelled);
+  }
+
+  unlockOwner(fh: Handle, owner: LockOwner): Promise<void> {
+    return this.locks.unlockOwner(this.handle(fh), owner);
   }
 }
 

@@ -73,6 +73,7 @@ export class FuseMount {
 
   private readonly dispatch = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
     if (op === Op.ENDED) {
+      this.ops.end();
       void this.finish();
       return;
     }

@@ -13,6 +13,7 @@ export const enum Op {
   UNLINK, RMDIR, SYMLINK, RENAME, LINK, OPEN, READ, WRITE, FLUSH,
   RELEASE, FSYNC, OPENDIR, READDIR, READDIRPLUS, RELEASEDIR, FSYNCDIR,
   STATFS, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, ACCESS, CREATE,
+  GETLK, SETLK, FLOCK, FALLOCATE, LSEEK, COPY_FILE_RANGE,
 }
 
 /**
@@ -26,11 +27,18 @@ export const enum Op {
  *   SYMLINK     a = name, b = target          RENAME   a = name, b = new parent, c = new name, d = flags
  *   LINK        a = new parent, b = new name  OPEN, OPENDIR a = open flags
  *   READ, READDIR, READDIRPLUS a = fh, b = size, c = offset (bigint)
- *   WRITE       a = fh, b = data, c = offset  FLUSH, RELEASE, RELEASEDIR a = fh
+ *   WRITE       a = fh, b = data, c = offset  RELEASE, RELEASEDIR a = fh
+ *   FLUSH       a = fh, b = lock owner (bigint)
  *   FSYNC, FSYNCDIR a = fh, b = datasync      SETXATTR a = name, b = value, c = flags
  *   GETXATTR    a = name, b = size            LISTXATTR a = size
  *   REMOVEXATTR a = name                      ACCESS   a = mask
  *   CREATE      a = name, b = mode, c = open flags
+ *   GETLK, SETLK a = fh, b = lock owner (bigint), c = BigInt64Array [l_type, l_start, l_len, l_pid],
+ *               d = may sleep (SETLK: F_SETLKW)
+ *   FLOCK       a = fh, b = lock owner, c = flock(2) op (LOCK_NB when it may not sleep)
+ *   FALLOCATE   a = fh, b = mode, c = offset (bigint), d = length (bigint)
+ *   LSEEK       a = fh, b = offset (bigint), c = whence (SEEK_DATA or SEEK_HOLE)
+ *   COPY_FILE_RANGE a = fh in, b = offset in (bigint), c = fh out, d = BigInt64Array [offset out, length, flags]
  */
 export type Handler = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
 
@@ -90,6 +98,11 @@ export interface Native {
   ctx(req: Req): [number, number, number, number];
   /** Supplementary groups of the process that made the request. */
   groups(req: Req): Uint32Array;
+  /** GETLK's answer: the lock in the way, or type F_UNLCK (2). */
+  replyLock(req: Req, type: number, start: bigint, len: bigint, pid: number): number;
+  replyLseek(req: Req, offset: bigint): number;
+  /** The kernel gave up on this request (its caller got a signal). Only before answering it. */
+  interrupted(req: Req): boolean;
 }
 
 const require = createRequire(import.meta.url);

@@ -9,7 +9,7 @@ import { constants as C } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { type Attr, S_ISGID } from '../backend/attr.js';
-import type { Backend, Caller, Entry, SetAttr } from '../backend/backend.js';
+import type { Backend, ByteRange, Caller, Entry, SetAttr } from '../backend/backend.js';
 import type { Inode } from '../backend/inodes.js';
 import { FsError, isCode, toErrno } from '../errno.js';
 import { ATTR_SIZE, attrBuffer, readSetattr, writeAttr } from './attr-buffer.js';
@@ -56,6 +56,8 @@ export class FuseOps {
   /** Requests already answered: libfuse frees a request when it is answered, so a second answer would be a use-after-free. */
   private readonly answered = new WeakSet<Req>();
   private readonly table: Partial<Record<Op, OpFn>>;
+  /** Once true, waiting locks give up: the session is ending. */
+  private ending = false;
 
   constructor(opts: OpsOptions) {
     this.backend = opts.backend;
@@ -218,8 +220,10 @@ export class FuseOps {
       [Op.WRITE]: async (req, _ino, fh, data, off) => {
         nat.replyWrite(req, await be.write(fh as number, data as Buffer, off as bigint));
       },
-      // Nothing buffered on our side; the source fd is flushed by close() at release.
-      [Op.FLUSH]: async (req) => {
+      // Nothing buffered on our side; the source fd is flushed by close() at
+      // release. A close(2) drops the closing process's record locks.
+      [Op.FLUSH]: async (req, _ino, fh, owner) => {
+        if (owner !== undefined) await be.unlockOwner(fh as number, lockOwner(owner as bigint));
         nat.replyErr(req, 0);
       },
       [Op.RELEASE]: async (req, ino, fh) => {
@@ -295,6 +299,30 @@ export class FuseOps {
           await be.release(fh).catch(() => {});
         }
       },
+      [Op.GETLK]: async (req, _ino, fh, owner, lk) => {
+        const got = await be.getlk(fh as number, lockOwner(owner as bigint), byteRange(lk as BigInt64Array));
+        nat.replyLock(req, got.type, got.start, got.len, got.pid);
+      },
+      [Op.SETLK]: async (req, _ino, fh, owner, lk, sleep) => {
+        await be.setlk(fh as number, lockOwner(owner as bigint), byteRange(lk as BigInt64Array), sleep ? this.cancelled(req) : undefined);
+        nat.replyErr(req, 0);
+      },
+      [Op.FLOCK]: async (req, _ino, fh, owner, opArg) => {
+        const op = opArg as number;
+        await be.flock(fh as number, lockOwner(owner as bigint), op & ~LOCK_NB, op & LOCK_NB ? undefined : this.cancelled(req));
+        nat.replyErr(req, 0);
+      },
+      [Op.FALLOCATE]: async (req, _ino, fh, mode, off, len) => {
+        await be.fallocate(fh as number, mode as number, off as bigint, len as bigint);
+        nat.replyErr(req, 0);
+      },
+      [Op.LSEEK]: async (req, _ino, fh, off, whence) => {
+        nat.replyLseek(req, await be.lseek(fh as number, off as bigint, whence as number));
+      },
+      [Op.COPY_FILE_RANGE]: async (req, _ino, fhIn, offIn, fhOut, rest) => {
+        const [offOut, len, flags] = rest as BigInt64Array;
+        nat.replyWrite(req, await be.copyFileRange(fhIn as number, offIn as bigint, fhOut as number, offOut, Number(len), Number(flags)));
+      },
     };
   }
 
@@ -327,6 +355,16 @@ export class FuseOps {
     const groups = /^Groups:(.*)$/m.exec(status)?.[1].trim().split(/\s+/).filter(Boolean).map(Number) ?? [];
     if (groups.includes(attr.gid)) return;
     await this.backend.setattr(node, { mode: attr.mode & 0o7777 & ~S_ISGID });
+  }
+
+  /** The session ended: locks still waiting answer EINTR, so every request is answered and the session can be freed. */
+  end(): void {
+    this.ending = true;
+  }
+
+  /** For a blocking lock: its caller got a signal (the kernel interrupts the request), or the session is ending. */
+  private cancelled(req: Req): () => boolean {
+    return () => this.ending || this.native.interrupted(req);
   }
 
   /** getxattr/listxattr convention: size 0 asks for the length; too small a buffer is ERANGE. */
@@ -419,7 +457,20 @@ function checkId(id: bigint): void {
   if (id === 0n || id === ROOT_NODE_ID) throw new FsError('EIO', `stable id ${id} collides with a FUSE reserved node id`);
 }
 
-const REPLIES = ['replyErr', 'replyNone', 'replyEntry', 'replyAttr', 'replyReadlink', 'replyOpen', 'replyCreate', 'replyWrite', 'replyBuf', 'replyXattrSize', 'replyStatfs', 'replyDir'] as const;
+const REPLIES = ['replyErr', 'replyNone', 'replyEntry', 'replyAttr', 'replyReadlink', 'replyOpen', 'replyCreate', 'replyWrite', 'replyBuf', 'replyXattrSize', 'replyStatfs', 'replyDir', 'replyLock', 'replyLseek'] as const;
+
+/** FLOCK's op bit for "do not wait" (flock(2)). */
+const LOCK_NB = 4;
+
+/** The kernel's lock owner, as the backend's owner key (never equal to another front-end's). */
+function lockOwner(owner: bigint): string {
+  return `fuse:${owner}`;
+}
+
+/** struct flock from the addon: [l_type, l_start, l_len, l_pid]; l_len 0 is "to the end". */
+function byteRange(lk: BigInt64Array): ByteRange {
+  return { type: Number(lk[0]), start: lk[1], len: lk[2], pid: Number(lk[3]) };
+}
 
 /** The addon, with every reply recording its request as answered. */
 function answerOnce(nat: Native, answered: WeakSet<Req>): Native {

@@ -2,6 +2,7 @@
 // holds one backend reference on its Inode, which pins the file itself, so a
 // rename or removal by anyone (this connection, another, the FUSE mount, a
 // writer on SRC) never makes a fid name a different file.
+import { randomUUID } from 'node:crypto';
 import type { Caller, Handle, Inode } from '../backend/backend.js';
 import { FsError } from '../errno.js';
 import type { Qid } from './types.js';
@@ -33,6 +34,8 @@ export interface Fid {
 
 export class FidTable {
   private readonly fids = new Map<number, Fid>();
+  /** Names this connection in lock owners: two connections' locks never merge, whatever client_id they send. */
+  readonly lockScope = randomUUID();
 
   get(fid: number): Fid {
     const f = this.fids.get(fid);

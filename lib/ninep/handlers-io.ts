@@ -181,19 +181,35 @@ export const ioHandlers = [
     return {};
   }),
 
-  // Advisory byte-range locks: Node has no fcntl(F_SETLK), so, as QEMU does,
-  // every lock is granted and Tgetlock reports none. Locks stay coherent
-  // among processes of one client, whose kernel keeps them; not across clients.
-  on(M.Tlock, M.Rlock, async ({ fid }, c) => {
-    openFid(c, fid);
+  // Advisory byte-range locks, held on the source (lib/backend/locks.ts), so
+  // they conflict with other clients', the FUSE mount's and SRC's own. The
+  // owner is the client's process on this connection. 9P2000.L never waits
+  // in the server: a conflict is BLOCKED, and a client that asked for
+  // P9_LOCK_FLAGS_BLOCK retries (Linux does). Tclunk drops the fid's locks.
+  on(M.Tlock, M.Rlock, async ({ fid, type, start, length, proc_id, client_id }, c) => {
+    const s = openFid(c, fid);
+    try {
+      await c.backend.setlk(s.fh, lockOwner(c, client_id, proc_id), { type, start, len: length, pid: proc_id });
+    } catch (err) {
+      if (isCode(err, 'EAGAIN')) return { status: M.LOCK_STATUS.BLOCKED };
+      throw err;
+    }
     return { status: M.LOCK_STATUS.SUCCESS };
   }),
 
-  on(M.Tgetlock, M.Rgetlock, async ({ fid, start, length, proc_id, client_id }, c) => {
-    openFid(c, fid);
-    return { type: M.LOCK_TYPE.UNLCK, start, length, proc_id, client_id };
+  on(M.Tgetlock, M.Rgetlock, async ({ fid, type, start, length, proc_id, client_id }, c) => {
+    const s = openFid(c, fid);
+    const got = await c.backend.getlk(s.fh, lockOwner(c, client_id, proc_id), { type, start, len: length, pid: proc_id });
+    // The holder's client is not known (it may not be a 9P client at all): the asker's is sent back, as QEMU does.
+    if (got.type === M.LOCK_TYPE.UNLCK) return { type: got.type, start, length, proc_id, client_id };
+    return { type: got.type, start: got.start, length: got.len, proc_id: got.pid, client_id };
   }),
 ];
+
+/** A 9P lock owner: the client's process, on this connection only. */
+function lockOwner(c: Ctx, clientId: string, procId: number): string {
+  return `9p:${c.fids.lockScope}:${clientId}:${procId}`;
+}
 
 /** Entry i of a listing: '.' and '..' (the root's is itself), else the name as it is now (undefined: gone). */
 async function statEntry(c: Ctx, f: Fid, name: string, i: number): Promise<Attr | undefined> {

@@ -13,6 +13,8 @@ const fuseNames: Record<number, string> = {
   [Op.READDIRPLUS]: 'READDIRPLUS', [Op.RELEASEDIR]: 'RELEASEDIR', [Op.FSYNCDIR]: 'FSYNCDIR',
   [Op.STATFS]: 'STATFS', [Op.SETXATTR]: 'SETXATTR', [Op.GETXATTR]: 'GETXATTR', [Op.LISTXATTR]: 'LISTXATTR',
   [Op.REMOVEXATTR]: 'REMOVEXATTR', [Op.ACCESS]: 'ACCESS', [Op.CREATE]: 'CREATE',
+  [Op.GETLK]: 'GETLK', [Op.SETLK]: 'SETLK', [Op.FLOCK]: 'FLOCK', [Op.FALLOCATE]: 'FALLOCATE',
+  [Op.LSEEK]: 'LSEEK', [Op.COPY_FILE_RANGE]: 'COPY_FILE_RANGE',
 };
 
 export const fuseOpName = (op: number): string => fuseNames[op] ?? `op${op}`;

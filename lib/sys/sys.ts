@@ -40,6 +40,13 @@ interface SysAddon {
   nameToHandle(fd: number): Buffer | number;
   openByHandle(mountFd: number, handle: Buffer, flags: number): number;
   raiseNofile(): [number, number];
+  fallocate(fd: number, mode: number, offset: bigint, length: bigint): Promise<void>;
+  lseek(fd: number, offset: bigint, whence: number): Promise<bigint>;
+  copyFileRange(fdIn: number, offIn: bigint, fdOut: number, offOut: bigint, length: number, flags: number): Promise<number>;
+  ofdSetlk(fd: number, type: number, start: bigint, length: bigint): Promise<void>;
+  ofdGetlk(fd: number, type: number, start: bigint, length: bigint): Promise<[number, bigint, bigint, number]>;
+  flock(fd: number, op: number): Promise<void>;
+  fdFlags(fd: number): number;
 }
 
 const require = createRequire(import.meta.url);
@@ -183,4 +190,51 @@ export function openByHandle(mountFd: number, handle: Buffer, flags = 0): number
 /** Raise RLIMIT_NOFILE's soft limit to the hard one; returns [soft, hard] (-1: unlimited). */
 export function raiseNofile(): [number, number] {
   return load().raiseNofile();
+}
+
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+export const F_RDLCK = 0;
+export const F_WRLCK = 1;
+export const F_UNLCK = 2;
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** fallocate(2) on an open descriptor; mode as there (KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE ...). */
+export function fallocate(fd: number, mode: number, offset: bigint, length: bigint): Promise<void> {
+  return load().fallocate(fd, mode, offset, length);
+}
+
+/** lseek(2) (SEEK_DATA / SEEK_HOLE); moves the descriptor's offset, which pread/pwrite users ignore. */
+export function lseek(fd: number, offset: bigint, whence: number): Promise<bigint> {
+  return load().lseek(fd, offset, whence);
+}
+
+/** copy_file_range(2) at explicit offsets (the descriptors' own offsets are untouched); bytes copied. */
+export function copyFileRange(fdIn: number, offIn: bigint, fdOut: number, offOut: bigint, length: number, flags = 0): Promise<number> {
+  return load().copyFileRange(fdIn, offIn, fdOut, offOut, length, flags);
+}
+
+/** An open-file-description record lock (F_OFD_SETLK, never waiting: EAGAIN when another holds the range). length 0: to the end. */
+export function ofdSetlk(fd: number, type: number, start: bigint, length: bigint): Promise<void> {
+  return load().ofdSetlk(fd, type, start, length);
+}
+
+/** F_OFD_GETLK: [type, start, length, pid] of the first lock in the way (pid -1: an OFD lock), or type F_UNLCK. */
+export function ofdGetlk(fd: number, type: number, start: bigint, length: bigint): Promise<[number, bigint, bigint, number]> {
+  return load().ofdGetlk(fd, type, start, length);
+}
+
+/** flock(2) with LOCK_NB always (EWOULDBLOCK when held elsewhere). */
+export function flock(fd: number, op: number): Promise<void> {
+  return load().flock(fd, op);
+}
+
+/** fcntl(F_GETFL) on the JS thread (it never waits): the access mode is flags & 3; throws on failure. */
+export function fdFlags(fd: number): number {
+  const r = load().fdFlags(fd);
+  if (r < 0) throw errnoError(-r, 'fcntl(F_GETFL)', String(fd));
+  return r;
 }

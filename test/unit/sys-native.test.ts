@@ -145,3 +145,29 @@ test('file handles: a descriptor closed and reopened by handle is the same inode
   await rm(join(d, 'f'));
   t.is(sys.openByHandle(anchor, h), -116, 'ESTALE');
 });
+
+test('fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range on open descriptors; OFD locks of two descriptors conflict, flock never waits', async (t) => {
+  const { d } = await dir(t);
+  const { openSync, closeSync, writeSync } = await import('node:fs');
+  const fd = openSync(join(d, 'f'), 'w+');
+  const fd2 = openSync(join(d, 'f'), 'r+');
+  const out = openSync(join(d, 'g'), 'w+');
+  t.teardown(() => [fd, fd2, out].forEach((x) => closeSync(x)));
+  writeSync(fd, Buffer.alloc(8192, 1), 0, 8192, 1 << 20);
+  t.is(await sys.lseek(fd, 0n, sys.SEEK_DATA), 1n << 20n, 'SEEK_DATA skips the hole');
+  t.is(await sys.lseek(fd, 1n << 20n, sys.SEEK_HOLE), (1n << 20n) + 8192n, 'SEEK_HOLE after the data');
+  await t.throwsAsync(() => sys.lseek(fd, 4n << 20n, sys.SEEK_DATA), { code: 'ENXIO' });
+  await sys.fallocate(fd, 3 /* PUNCH_HOLE|KEEP_SIZE */, 1n << 20n, 4096n);
+  t.is(await sys.lseek(fd, 0n, sys.SEEK_DATA), (1n << 20n) + 4096n, 'the punched hole');
+  t.is(await sys.copyFileRange(fd, (1n << 20n) + 4096n, out, 0n, 4096), 4096);
+  t.deepEqual(await readFile(join(d, 'g')), Buffer.alloc(4096, 1));
+  await sys.ofdSetlk(fd, sys.F_WRLCK, 0n, 10n);
+  await t.throwsAsync(() => sys.ofdSetlk(fd2, sys.F_RDLCK, 5n, 1n), { code: 'EAGAIN' });
+  t.deepEqual(await sys.ofdGetlk(fd2, sys.F_WRLCK, 0n, 0n), [sys.F_WRLCK, 0n, 10n, -1]);
+  t.deepEqual((await sys.ofdGetlk(fd, sys.F_WRLCK, 0n, 0n))[0], sys.F_UNLCK, 'a descriptor\'s own lock is not in its way');
+  await sys.ofdSetlk(fd, sys.F_UNLCK, 0n, 0n);
+  await sys.ofdSetlk(fd2, sys.F_RDLCK, 5n, 1n);
+  await sys.flock(fd, sys.LOCK_EX);
+  await t.throwsAsync(() => sys.flock(fd2, sys.LOCK_SH), { code: 'EAGAIN' }, 'LOCK_NB is implied');
+  await t.throwsAsync(() => sys.fallocate(-1, 0, 0n, 1n), { code: 'EBADF' });
+});

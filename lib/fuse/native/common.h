@@ -17,6 +17,7 @@ enum op {
   OP_UNLINK, OP_RMDIR, OP_SYMLINK, OP_RENAME, OP_LINK, OP_OPEN, OP_READ, OP_WRITE, OP_FLUSH,
   OP_RELEASE, OP_FSYNC, OP_OPENDIR, OP_READDIR, OP_READDIRPLUS, OP_RELEASEDIR, OP_FSYNCDIR,
   OP_STATFS, OP_SETXATTR, OP_GETXATTR, OP_LISTXATTR, OP_REMOVEXATTR, OP_ACCESS, OP_CREATE,
+  OP_GETLK, OP_SETLK, OP_FLOCK, OP_FALLOCATE, OP_LSEEK, OP_COPY_FILE_RANGE,
 };
 
 // One request on its way from the loop thread to JS. Strings and data are
@@ -38,6 +39,10 @@ struct event {
   struct stat st; // setattr values
   uint64_t *pairs; // forget: (ino, nlookup) pairs
   size_t npairs;
+  uint64_t owner;  // the kernel's lock owner (locks, flush)
+  struct flock lk; // getlk/setlk: the range and type
+  uint64_t fh2;    // copy_file_range: the destination handle
+  int64_t off2;    // fallocate length; copy_file_range destination offset
 };
 
 // A file handle whose bit 62 is set names an OS file descriptor (its low 32
@@ -68,6 +73,7 @@ struct session {
   struct config cfg;
   unsigned negotiated_max_write; // what INIT settled on (read back by JS for the report)
   unsigned negotiated_max_readahead;
+  int locks_used; // set (atomically) by the first lock request: from then on JS sees every FLUSH
 };
 
 extern const struct fuse_lowlevel_ops stableid_ops;

@@ -242,6 +242,40 @@ static napi_value reply_dir(napi_env env, napi_callback_info info) {
   return result(env, rc < 0 ? rc : (int)i);
 }
 
+static int64_t i64_arg(napi_env env, napi_value v) {
+  int64_t x = 0;
+  bool lossless;
+  napi_get_value_bigint_int64(env, v, &x, &lossless);
+  return x;
+}
+
+// replyLock(req, type, start: bigint, len: bigint, pid): getlk's answer (type F_UNLCK: no conflict).
+static napi_value reply_lock(napi_env env, napi_callback_info info) {
+  ARGS(5) struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = (short)u32_arg(env, argv[1]);
+  fl.l_whence = SEEK_SET;
+  fl.l_start = i64_arg(env, argv[2]);
+  fl.l_len = i64_arg(env, argv[3]);
+  int32_t pid = 0;
+  napi_get_value_int32(env, argv[4], &pid);
+  fl.l_pid = pid;
+  return result(env, fuse_reply_lock(req, &fl));
+}
+
+// replyLseek(req, offset: bigint)
+static napi_value reply_lseek(napi_env env, napi_callback_info info) {
+  ARGS(2) return result(env, fuse_reply_lseek(req, i64_arg(env, argv[1])));
+}
+
+// interrupted(req) -> the kernel asked to abandon this request (its caller
+// got a signal). Only for a request not answered yet (libfuse frees it then).
+static napi_value req_interrupted(napi_env env, napi_callback_info info) {
+  ARGS(1) napi_value out;
+  napi_get_boolean(env, fuse_req_interrupted(req) != 0, &out);
+  return out;
+}
+
 // ctx(req) -> [uid, gid, pid, umask] of the calling process.
 static napi_value req_ctx(napi_env env, napi_callback_info info) {
   ARGS(1) const struct fuse_ctx *c = fuse_req_ctx(req);
@@ -289,6 +323,9 @@ napi_value reply_register(napi_env env, napi_value exports) {
     {"replyDir", NULL, reply_dir, NULL, NULL, NULL, napi_default, NULL},
     {"ctx", NULL, req_ctx, NULL, NULL, NULL, napi_default, NULL},
     {"groups", NULL, req_groups, NULL, NULL, NULL, napi_default, NULL},
+    {"replyLock", NULL, reply_lock, NULL, NULL, NULL, napi_default, NULL},
+    {"replyLseek", NULL, reply_lseek, NULL, NULL, NULL, napi_default, NULL},
+    {"interrupted", NULL, req_interrupted, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -163,15 +163,26 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
   send_ev(req, ev);
 }
 
+static int locks_used(fuse_req_t req) {
+  struct session *s = fuse_req_userdata(req);
+  return __atomic_load_n(&s->locks_used, __ATOMIC_ACQUIRE);
+}
+
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   if (fi->fh & FH_DIRECT_FD) {
     // As close(2) would on the source: close a duplicate, which reports
-    // delayed write errors (NFS) and drops POSIX locks, keeping the fd open.
+    // delayed write errors (NFS), keeping the fd open.
     int fd = dup((int)(fi->fh & 0xffffffffu));
-    fuse_reply_err(req, fd < 0 ? errno : (close(fd) == 0 ? 0 : errno));
-    return;
+    int err = fd < 0 ? errno : (close(fd) == 0 ? 0 : errno);
+    // Once the mount has seen a lock, every close goes on to JS, which drops
+    // the closing process's record locks (POSIX: any close of the file does).
+    if (err || !locks_used(req)) {
+      fuse_reply_err(req, err);
+      return;
+    }
   }
   EV(OP_FLUSH) with_fi(ev, fi);
+  ev->owner = fi->lock_owner;
   send_ev(req, ev);
 }
 
@@ -258,6 +269,65 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
   send_ev(req, ev);
 }
 
+// Locks: fi->lock_owner is the kernel's owner (a process for POSIX record
+// locks, an open file for flock and OFD locks); JS holds them on the source.
+static void lock_seen(fuse_req_t req) {
+  struct session *s = fuse_req_userdata(req);
+  __atomic_store_n(&s->locks_used, 1, __ATOMIC_RELEASE);
+}
+
+static void op_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock) {
+  lock_seen(req);
+  EV(OP_GETLK) with_fi(ev, fi);
+  ev->owner = fi->lock_owner;
+  ev->lk = *lock;
+  send_ev(req, ev);
+}
+
+static void op_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct flock *lock, int sleep) {
+  lock_seen(req);
+  EV(OP_SETLK) with_fi(ev, fi);
+  ev->owner = fi->lock_owner;
+  ev->lk = *lock;
+  ev->u1 = (uint64_t)sleep;
+  send_ev(req, ev);
+}
+
+static void op_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int op) {
+  lock_seen(req);
+  EV(OP_FLOCK) with_fi(ev, fi);
+  ev->owner = fi->lock_owner;
+  ev->u1 = (uint64_t)op;
+  send_ev(req, ev);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length, struct fuse_file_info *fi) {
+  EV(OP_FALLOCATE) with_fi(ev, fi);
+  ev->u1 = (uint64_t)mode;
+  ev->off = offset;
+  ev->off2 = length;
+  send_ev(req, ev);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi) {
+  EV(OP_LSEEK) with_fi(ev, fi);
+  ev->off = off;
+  ev->u1 = (uint64_t)whence;
+  send_ev(req, ev);
+}
+
+static void op_copy_file_range(fuse_req_t req, fuse_ino_t ino, off_t off_in, struct fuse_file_info *fi_in, fuse_ino_t ino_out,
+                               off_t off_out, struct fuse_file_info *fi_out, size_t len, int flags) {
+  EV(OP_COPY_FILE_RANGE) with_fi(ev, fi_in);
+  ev->ino2 = ino_out;
+  ev->fh2 = fi_out->fh & ~FH_DIRECT_FD;
+  ev->off = off_in;
+  ev->off2 = off_out;
+  ev->u1 = len;
+  ev->u2 = (uint64_t)flags;
+  send_ev(req, ev);
+}
+
 const struct fuse_lowlevel_ops stableid_ops = {
   .init = stableid_init,
   .lookup = op_lookup,
@@ -291,6 +361,12 @@ const struct fuse_lowlevel_ops stableid_ops = {
   .removexattr = op_removexattr,
   .access = op_access,
   .create = op_create,
+  .getlk = op_getlk,
+  .setlk = op_setlk,
+  .flock = op_flock,
+  .fallocate = op_fallocate,
+  .lseek = op_lseek,
+  .copy_file_range = op_copy_file_range,
 };
 
 void free_event(struct event *ev) {
@@ -340,8 +416,12 @@ void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
     case OP_LOOKUP: case OP_UNLINK: case OP_RMDIR:
       napi_create_string_utf8(env, ev->name, NAPI_AUTO_LENGTH, &a[0]);
       break;
-    case OP_GETATTR: case OP_FLUSH: case OP_RELEASE: case OP_RELEASEDIR:
+    case OP_GETATTR: case OP_RELEASE: case OP_RELEASEDIR:
       napi_create_double(env, fh, &a[0]);
+      break;
+    case OP_FLUSH:
+      napi_create_double(env, fh, &a[0]);
+      napi_create_bigint_uint64(env, ev->owner, &a[1]);
       break;
     case OP_SETATTR: {
       void *p;
@@ -417,6 +497,51 @@ void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
       napi_create_uint32(env, (uint32_t)ev->u1, &a[1]);
       napi_create_uint32(env, (uint32_t)ev->u2, &a[2]);
       break;
+    case OP_GETLK: case OP_SETLK: {
+      void *p;
+      napi_value ab;
+      napi_create_double(env, fh, &a[0]);
+      napi_create_bigint_uint64(env, ev->owner, &a[1]);
+      napi_create_arraybuffer(env, 4 * sizeof(int64_t), &p, &ab);
+      int64_t *v = p;
+      v[0] = ev->lk.l_type;
+      v[1] = ev->lk.l_start;
+      v[2] = ev->lk.l_len;
+      v[3] = ev->lk.l_pid;
+      napi_create_typedarray(env, napi_bigint64_array, 4, ab, 0, &a[2]);
+      napi_get_boolean(env, ev->u1 != 0, &a[3]);
+      break;
+    }
+    case OP_FLOCK:
+      napi_create_double(env, fh, &a[0]);
+      napi_create_bigint_uint64(env, ev->owner, &a[1]);
+      napi_create_uint32(env, (uint32_t)ev->u1, &a[2]);
+      break;
+    case OP_FALLOCATE:
+      napi_create_double(env, fh, &a[0]);
+      napi_create_uint32(env, (uint32_t)ev->u1, &a[1]);
+      napi_create_bigint_int64(env, ev->off, &a[2]);
+      napi_create_bigint_int64(env, ev->off2, &a[3]);
+      break;
+    case OP_LSEEK:
+      napi_create_double(env, fh, &a[0]);
+      napi_create_bigint_int64(env, ev->off, &a[1]);
+      napi_create_uint32(env, (uint32_t)ev->u1, &a[2]);
+      break;
+    case OP_COPY_FILE_RANGE: {
+      void *p;
+      napi_value ab;
+      napi_create_double(env, fh, &a[0]);
+      napi_create_bigint_int64(env, ev->off, &a[1]);
+      napi_create_double(env, (double)ev->fh2, &a[2]);
+      napi_create_arraybuffer(env, 3 * sizeof(int64_t), &p, &ab);
+      int64_t *v = p;
+      v[0] = ev->off2;
+      v[1] = (int64_t)ev->u1;
+      v[2] = (int64_t)ev->u2;
+      napi_create_typedarray(env, napi_bigint64_array, 3, ab, 0, &a[3]);
+      break;
+    }
   }
   free_event(ev);
   napi_value global, ignored;

@@ -61,6 +61,11 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // a node by id and generation: with export support the kernel asks us for
   // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
   if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+  // Record locks and flock go to the server, which holds them on the source
+  // (lib/backend/locks.ts): they then conflict with locks taken on SRC and
+  // over 9P, not only among the mount's own users.
+  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
+  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   s->negotiated_max_write = conn->max_write;
   s->negotiated_max_readahead = conn->max_readahead;
 }

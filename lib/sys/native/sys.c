@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
@@ -26,11 +27,13 @@
 enum kind {
   MKDIRAT, MKNODAT, SYMLINKAT, UNLINKAT, RENAMEAT2, LINKAT, FCHOWNAT, FCHMOD, UTIMENSAT, READLINKAT,
   GETXATTR, LISTXATTR, SETXATTR, REMOVEXATTR, REOPEN,
+  FALLOCATE, LSEEK, COPY_FILE_RANGE, OFD_SETLK, OFD_GETLK, FLOCK,
 };
 
 static const char *const syscall_names[] = {
   "mkdirat", "mknodat", "symlinkat", "unlinkat", "renameat2", "linkat", "fchownat", "chmod", "utimensat", "readlinkat",
   "getxattr", "listxattr", "setxattr", "removexattr", "open",
+  "fallocate", "lseek", "copy_file_range", "fcntl(F_OFD_SETLK)", "fcntl(F_OFD_GETLK)", "flock",
 };
 
 // Who a call acts as: the FUSE caller's uid, gid and groups, so the source
@@ -58,6 +61,10 @@ struct work {
   int64_t uid, gid;
   int flags;
   int result;        // REOPEN: the new fd
+  int64_t off, off2; // file offsets (fallocate, lseek, copy_file_range in/out, lock start)
+  int64_t len64;     // byte count (fallocate, copy_file_range, lock length: 0 = to the end)
+  int64_t result64;  // LSEEK: the offset found; COPY_FILE_RANGE: bytes copied
+  int ltype, lpid;   // lock type (F_RDLCK, F_WRLCK, F_UNLCK) and, from F_OFD_GETLK, the holder's pid
   int err;
   napi_deferred deferred;
   napi_async_work work;
@@ -167,6 +174,38 @@ static void execute_as(napi_env env, void *data) {
       if (rc >= 0 && !(w->flags & O_NONBLOCK)) fcntl(rc, F_SETFL, w->flags & ~(O_NONBLOCK | O_CREAT | O_EXCL | O_NOFOLLOW | O_TRUNC));
       if (rc >= 0) rc = 0;
       break;
+    case FALLOCATE: rc = fallocate(w->fd, w->flags, w->off, w->len64); break;
+    case LSEEK: {
+      off_t at = lseek(w->fd, w->off, w->flags);
+      rc = at < 0 ? -1 : 0;
+      w->result64 = at;
+      break;
+    }
+    case COPY_FILE_RANGE: {
+      loff_t in = w->off, out = w->off2;
+      ssize_t n = w->len64 < 0 ? (errno = EINVAL, -1) : copy_file_range(w->fd, &in, w->fd2, &out, (size_t)w->len64, (unsigned)w->flags);
+      rc = n < 0 ? -1 : 0;
+      w->result64 = n;
+      break;
+    }
+    // Record locks are always open-file-description locks: classic POSIX
+    // locks belong to the whole server process, so any close() of any fd of
+    // the file would drop them all, and locks of two clients would merge.
+    // Never F_OFD_SETLKW: a waiting lock would hold a pool thread for as long
+    // as the holder likes (lib/backend/locks.ts retries instead).
+    case OFD_SETLK: case OFD_GETLK: {
+      struct flock fl = {.l_type = (short)w->ltype, .l_whence = SEEK_SET, .l_start = w->off, .l_len = w->len64, .l_pid = 0};
+      rc = fcntl(w->fd, w->kind == OFD_SETLK ? F_OFD_SETLK : F_OFD_GETLK, &fl);
+      if (rc == 0 && w->kind == OFD_GETLK) {
+        w->ltype = fl.l_type;
+        w->off = fl.l_start;
+        w->len64 = fl.l_len;
+        w->lpid = fl.l_pid;
+      }
+      break;
+    }
+    // LOCK_NB always, for the same reason as F_OFD_SETLK.
+    case FLOCK: rc = flock(w->fd, w->flags | LOCK_NB); break;
   }
   w->err = rc == 0 ? 0 : errno;
 }
@@ -193,6 +232,21 @@ static void complete(napi_env env, napi_status status, void *data) {
   if (status == napi_ok && w->err == 0) {
     if (w->kind == GETXATTR || w->kind == LISTXATTR || w->kind == READLINKAT) napi_create_buffer_copy(env, w->len, w->value ? w->value : "", NULL, &v);
     else if (w->kind == REOPEN) napi_create_int32(env, w->result, &v);
+    else if (w->kind == LSEEK) napi_create_bigint_int64(env, w->result64, &v);
+    else if (w->kind == COPY_FILE_RANGE) napi_create_int64(env, w->result64, &v);
+    else if (w->kind == OFD_GETLK) {
+      // [type, start, length, pid]: the first lock in the way, or type F_UNLCK.
+      napi_value e;
+      napi_create_array_with_length(env, 4, &v);
+      napi_create_int32(env, w->ltype, &e);
+      napi_set_element(env, v, 0, e);
+      napi_create_bigint_int64(env, w->off, &e);
+      napi_set_element(env, v, 1, e);
+      napi_create_bigint_int64(env, w->len64, &e);
+      napi_set_element(env, v, 2, e);
+      napi_create_int32(env, w->lpid, &e);
+      napi_set_element(env, v, 3, e);
+    }
     else napi_get_undefined(env, &v);
     napi_resolve_deferred(env, w->deferred, v);
   } else {
@@ -351,6 +405,18 @@ ASYNC(js_reopen, REOPEN, "fnC", "reopen(fd, flags, creds?)", w->flags = (int)i64
 ASYNC(js_removexattr, REMOVEXATTR, "fs", "removexattr(fd, name)", w->name2 = w->name; w->name = NULL)
 ASYNC(js_setxattr, SETXATTR, "fsbn", "setxattr(fd, name, value, flags)", w->name2 = w->name; w->name = NULL; w->flags = (int)i64(env, argv[3]))
 
+// Data and lock calls on an open descriptor (Node has none of them).
+ASYNC(js_fallocate, FALLOCATE, "fnnn", "fallocate(fd, mode, offset, length)",
+      w->flags = (int)i64(env, argv[1]); w->off = i64(env, argv[2]); w->len64 = i64(env, argv[3]))
+ASYNC(js_lseek, LSEEK, "fnn", "lseek(fd, offset, whence)", w->off = i64(env, argv[1]); w->flags = (int)i64(env, argv[2]))
+ASYNC(js_copy_file_range, COPY_FILE_RANGE, "fnfnnn", "copyFileRange(fdIn, offIn, fdOut, offOut, length, flags)",
+      w->off = i64(env, argv[1]); w->off2 = i64(env, argv[3]); w->len64 = i64(env, argv[4]); w->flags = (int)i64(env, argv[5]))
+ASYNC(js_ofd_setlk, OFD_SETLK, "fnnn", "ofdSetlk(fd, type, start, length)",
+      w->ltype = (int)i64(env, argv[1]); w->off = i64(env, argv[2]); w->len64 = i64(env, argv[3]))
+ASYNC(js_ofd_getlk, OFD_GETLK, "fnnn", "ofdGetlk(fd, type, start, length)",
+      w->ltype = (int)i64(env, argv[1]); w->off = i64(env, argv[2]); w->len64 = i64(env, argv[3]))
+ASYNC(js_flock, FLOCK, "fn", "flock(fd, op)", w->flags = (int)i64(env, argv[1]))
+
 // symlinkat(target, dirfd, name, creds?): the target is stored as given, never resolved.
 ASYNC(js_symlinkat, SYMLINKAT, "sfsC", "symlinkat(target, dirfd, name, creds?)", (void)0)
 
@@ -476,6 +542,17 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return num(env, close(fd) == 0 ? 0 : -errno);
 }
 
+// fdFlags(fd) -> fcntl(F_GETFL) (access mode and status flags) or -errno: never waits.
+static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  size_t argc = 1;
+  int32_t fd;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "fdFlags(fd)"), NULL;
+  int r = fcntl(fd, F_GETFL);
+  return num(env, r < 0 ? -errno : r);
+}
+
 // raiseNofile() -> [soft, hard] after raising the soft limit to the hard one:
 // every node the kernel holds costs one descriptor.
 static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
@@ -572,6 +649,13 @@ static napi_value init(napi_env env, napi_value exports) {
     {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_default, NULL},
     {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_default, NULL},
     {"raiseNofile", NULL, js_raise_nofile, NULL, NULL, NULL, napi_default, NULL},
+    {"fallocate", NULL, js_fallocate, NULL, NULL, NULL, napi_default, NULL},
+    {"lseek", NULL, js_lseek, NULL, NULL, NULL, napi_default, NULL},
+    {"copyFileRange", NULL, js_copy_file_range, NULL, NULL, NULL, napi_default, NULL},
+    {"ofdSetlk", NULL, js_ofd_setlk, NULL, NULL, NULL, napi_default, NULL},
+    {"ofdGetlk", NULL, js_ofd_getlk, NULL, NULL, NULL, napi_default, NULL},
+    {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
+    {"fdFlags", NULL, js_fd_flags, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;
