@@ -98,7 +98,7 @@ export class LockTable {
 
   /** A key naming the file an open descriptor is on (dev:ino). */
   private fileOf(fd: number): string {
-    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, new BigUint64Array(14));
+    const sx = sys.statx(fd, '', sys.AT_EMPTY_PATH, sys.statxBuffer());
     return `${sx[sys.Sx.dev]}:${sx[sys.Sx.ino]}`;
   }
 
