@@ -91,7 +91,18 @@ export async function loopImages(t: ExecutionContext, src: string, kinds: FsKind
     if (want) dev = await run('losetup', [want, images[kind]]).then(() => want, () => undefined);
     dev ??= (await run('losetup', ['-f', '--show', images[kind]])).trim();
     attached.set(kind, dev);
-    await run('mount', [dev, dirs[kind]]);
+    // A loop device just (re)attached may not show its new backing file to
+    // mount(8) at once when other tests attach devices too ("wrong fs type"):
+    // give it a moment, a few times, before calling it a failure.
+    for (let tries = 1; ; tries++) {
+      try {
+        await run('mount', [dev, dirs[kind]]);
+        break;
+      } catch (err) {
+        if (tries >= 6 || !/wrong fs type|bad superblock/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 250 * tries));
+      }
+    }
     mounted.set(kind, dirs[kind]);
   };
 
