@@ -4,7 +4,7 @@
 // the data, a ctdbd, and smbd with `clustering = yes` using the README's
 // clustered smb.conf, in the README's start order. Set up once for the file;
 // the tests run in order.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { canCtdb, type Ctdb, startCtdb } from '../helpers/ctdb.js';
 import { canGluster, type Gluster, startGluster } from '../helpers/gluster.js';
 import { canLoop } from '../helpers/loop-images.js';
 import { canMount, REPO } from '../helpers/mount-fixture.js';
-import { canRunSmbd, type Smbd, type SmbFileId, startSmbd } from '../helpers/smbd.js';
+import { canRunSmbd, type Smbd, type SmbFileId, smbShareConflict, startSmbd } from '../helpers/smbd.js';
 
 const gate = await (async (): Promise<string> => {
   for (const g of [await canGluster(), await canCtdb(), await canMount('fuse'), await canLoop(['xfs']), await canRunSmbd()])
@@ -46,6 +46,20 @@ async function readmeClusteredConf(): Promise<{ global: string; share: string }>
   if (!global?.startsWith('[global]') || !share) throw new Error(`README.md: the clustered smb.conf is not [global] then [share]:\n${m[1]}`);
   if (!share.includes('path = /srv/stable')) throw new Error('README.md: the clustered [share] has no "path = /srv/stable"');
   return { global: global.replace('[global]', ''), share: share.replace('path = /srv/stable', `path = ${MNT()}`) };
+}
+
+/** smbd with `conf` on each node, clustered through that node's ctdbd; stopped in t.teardown. */
+async function clusteredSmbds(t: ExecutionContext, conf: { global: string; share: string }): Promise<[Smbd, Smbd]> {
+  const smbds: Smbd[] = [];
+  for (const [i, n] of nodes.entries())
+    smbds.push(
+      await startSmbd(t, [{ name: 'share', section: conf.share }], {
+        // The README's [global] lines, and where this node's ctdbd listens (a real node uses the default socket).
+        global: `${conf.global.trimEnd()}\n   ctdbd socket = ${ctdb!.socket(i)}\n`,
+        wrap: (cmd, args) => n.enter(cmd, args),
+      }),
+    );
+  return smbds as [Smbd, Smbd];
 }
 
 test.before(async () => {
@@ -94,17 +108,7 @@ serial(title('two ctdbd nodes with their cluster lock on Gluster are both OK in 
 serial(title('clustered smbd on each node: the same FileId through either node, and a file made through one is seen with its FileId through the other'), async (t) => {
   const [a, b] = nodes as [ClusterNode, ClusterNode];
   await a.sh(`cd ${quote(MNT())} && mkdir -p d1/d2 && for i in $(seq 1 10); do echo a$i > d1/a$i; echo b$i > d1/d2/b$i; done`);
-  const conf = await readmeClusteredConf();
-  const smbds: Smbd[] = [];
-  for (const [i, n] of [a, b].entries())
-    smbds.push(
-      await startSmbd(t, [{ name: 'share', section: conf.share }], {
-        // The README's [global] lines, and where this node's ctdbd listens (a real node uses the default socket).
-        global: `${conf.global.trimEnd()}\n   ctdbd socket = ${ctdb!.socket(i)}\n`,
-        wrap: (cmd, args) => n.enter(cmd, args),
-      }),
-    );
-  const [smbA, smbB] = smbds as [Smbd, Smbd];
+  const [smbA, smbB] = await clusteredSmbds(t, await readmeClusteredConf());
   const byPath = (files: SmbFileId[]) => new Map(files.filter((f) => f.path !== '').map((f) => [f.path, f.internalId]));
   // Made through node A's smbd, then listed through node B's.
   const viaA = byPath(await smbA.fileIds('share', ['made-on-a.txt', 'd1/made-on-a-too.txt']));
@@ -117,4 +121,20 @@ serial(title('clustered smbd on each node: the same FileId through either node, 
   t.is(new Set(viaA.values()).size, viaA.size, 'no FileId for two files');
   // Both smbds really run clustered: their databases are CTDB's, attached on both nodes.
   for (const i of [0, 1]) t.regex(await ctdb!.ctdb(i, ['getdbmap']), /name:locking\.tdb /);
+  // One record of every open for the cluster (locking.tdb, keyed by file_id): an open through one
+  // node that shares nothing keeps the other node's open out, both ways.
+  t.is(await smbShareConflict('share', 'd1/a1', smbA, smbB), 'STATUS_SHARING_VIOLATION');
+  t.is(await smbShareConflict('share', 'made-on-a.txt', smbB, smbA), 'STATUS_SHARING_VIOLATION');
+  t.is(await smbShareConflict('share', 'd1/a1', smbA, smbA), 'STATUS_SHARING_VIOLATION', 'as through one node');
+});
+
+serial(title('without the README\'s vfs_fileid lines the nodes disagree on file_id (each mount has its own st_dev) and miss each other\'s opens'), async (t) => {
+  const conf = await readmeClusteredConf();
+  const share = conf.share.replace(/^\s*(vfs objects = fileid|fileid:algorithm = fsname)\n/gm, '');
+  t.notRegex(share, /fileid/);
+  const devs = await Promise.all(nodes.map((n) => n.sh(`stat -c %d ${quote(join(MNT(), 'd1/a1'))}`)));
+  t.not(devs[0], devs[1], 'each node\'s stableid mount has its own st_dev');
+  const [smbA, smbB] = await clusteredSmbds(t, { ...conf, share });
+  t.is(await smbShareConflict('share', 'd1/a1', smbA, smbB), 'opened', 'node B opens what node A holds with share access none');
+  t.is(await smbShareConflict('share', 'd1/a1', smbA, smbA), 'STATUS_SHARING_VIOLATION', 'while one node still sees the conflict');
 });
