@@ -42,6 +42,8 @@ export interface Ctdb {
   waitAllOk(timeoutMs?: number): Promise<string[]>;
   /** ctdbd's own output (stderr, --interactive), for failure messages. */
   log(i: number): string;
+  /** Stop node i's ctdbd (SIGTERM, SIGKILL after 15 s), as a node leaving the cluster. */
+  stopNode(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -95,19 +97,19 @@ export async function startCtdb(work: string, nodes: ClusterNode[], clusterLock:
         await new Promise((r) => setTimeout(r, 500));
       }
     },
+    async stopNode(i) {
+      const ch = children[i];
+      children[i] = undefined;
+      if (!ch || ch.exitCode !== null) return;
+      const exited = new Promise((r) => ch.once('exit', r));
+      ch.kill('SIGTERM');
+      if (!(await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]))) {
+        ch.kill('SIGKILL');
+        await exited;
+      }
+    },
     async stop() {
-      await Promise.all(
-        children.map(async (ch, i) => {
-          children[i] = undefined;
-          if (!ch || ch.exitCode !== null) return;
-          const exited = new Promise((r) => ch.once('exit', r));
-          ch.kill('SIGTERM');
-          if (!(await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]))) {
-            ch.kill('SIGKILL');
-            await exited;
-          }
-        }),
-      );
+      await Promise.all(nodes.map((_, i) => c.stopNode(i)));
       // ctdbd's helpers (ctdb-eventd, the cluster lock's ctdb_mutex_fcntl_helper) watch their parent
       // and exit after it; wait for ours (named by our CTDB_BASE or lock path) so the lock's mount can go.
       const deadline = Date.now() + 15_000;

@@ -48,6 +48,8 @@ async function readmeClusteredConf(): Promise<{ global: string; share: string }>
   return { global: global.replace('[global]', ''), share: share.replace('path = /srv/stable', `path = ${MNT()}`) };
 }
 
+const byPath = (files: SmbFileId[]) => new Map(files.filter((f) => f.path !== '').map((f) => [f.path, f.internalId]));
+
 /** smbd with `conf` on each node, clustered through that node's ctdbd; stopped in t.teardown. */
 async function clusteredSmbds(t: ExecutionContext, conf: { global: string; share: string }): Promise<[Smbd, Smbd]> {
   const smbds: Smbd[] = [];
@@ -109,7 +111,6 @@ serial(title('clustered smbd on each node: the same FileId through either node, 
   const [a, b] = nodes as [ClusterNode, ClusterNode];
   await a.sh(`cd ${quote(MNT())} && mkdir -p d1/d2 && for i in $(seq 1 10); do echo a$i > d1/a$i; echo b$i > d1/d2/b$i; done`);
   const [smbA, smbB] = await clusteredSmbds(t, await readmeClusteredConf());
-  const byPath = (files: SmbFileId[]) => new Map(files.filter((f) => f.path !== '').map((f) => [f.path, f.internalId]));
   // Made through node A's smbd, then listed through node B's.
   const viaA = byPath(await smbA.fileIds('share', ['made-on-a.txt', 'd1/made-on-a-too.txt']));
   const viaB = byPath(await smbB.fileIds('share'));
@@ -137,4 +138,27 @@ serial(title('without the README\'s vfs_fileid lines the nodes disagree on file_
   const [smbA, smbB] = await clusteredSmbds(t, { ...conf, share });
   t.is(await smbShareConflict('share', 'd1/a1', smbA, smbB), 'opened', 'node B opens what node A holds with share access none');
   t.is(await smbShareConflict('share', 'd1/a1', smbA, smbA), 'STATUS_SHARING_VIOLATION', 'while one node still sees the conflict');
+});
+
+// Last: it takes node A out of the cluster.
+serial(title('node A leaves the cluster: node B alone recovers to OK and keeps every FileId, and files made meanwhile get theirs'), async (t) => {
+  const [smbA, smbB] = await clusteredSmbds(t, await readmeClusteredConf());
+  const before = byPath(await smbB.fileIds('share'));
+  t.deepEqual(sorted(byPath(await smbA.fileIds('share'))), sorted(before));
+  await smbA.stop();
+  await ctdb!.stopNode(0);
+  const left = Date.now();
+  const deadline = left + 60_000;
+  let status = '';
+  while (!/^pnn:0 127\.0\.0\.1\s+DISCONNECTED/m.test(status) || !/^pnn:1 127\.0\.0\.2\s+OK \(THIS NODE\)/m.test(status) || !/^Recovery mode:NORMAL/m.test(status)) {
+    if (Date.now() > deadline) return t.fail(`node B did not recover alone:\n${status}\n${ctdb!.log(1).slice(-2000)}`);
+    await new Promise((r) => setTimeout(r, 500));
+    status = await ctdb!.ctdb(1, ['status']).catch((e: Error) => e.message);
+  }
+  t.log(`node B OK alone ${((Date.now() - left) / 1000).toFixed(1)} s after node A's ctdbd stopped`);
+  const after = byPath(await smbB.fileIds('share', ['made-while-a-away.txt']));
+  const st = await idsUnder(nodes[1]!, MNT());
+  t.true(after.has('made-while-a-away.txt'));
+  t.deepEqual(sorted(new Map([...after].filter(([p]) => before.has(p)))), sorted(before), 'every FileId as before');
+  t.deepEqual(sorted(after), sorted(st), 'and equal to st_ino on node B\'s stableid mount');
 });
