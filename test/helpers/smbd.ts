@@ -19,6 +19,7 @@ const PYTHON = '/usr/bin/python3';
 // The .py file is not compiled: find it in the source tree from dist/test/helpers.
 const here = dirname(fileURLToPath(import.meta.url));
 export const FILEIDS_PY = join(here, '..', '..', '..', 'test', 'helpers', 'smb-fileids.py');
+const CONFLICT_PY = join(here, '..', '..', '..', 'test', 'helpers', 'smb-share-conflict.py');
 
 export const SMB_USER = 'root';
 export const SMB_PASSWORD = 'stableid-test';
@@ -153,6 +154,20 @@ export async function smbFileIds(c: SmbClient): Promise<SmbFileId[]> {
         internalId: BigInt(r.internalId),
       };
     });
+}
+
+/**
+ * Open `path` through server `first` sharing nothing and, while it is open,
+ * for reading through `second` (test/helpers/smb-share-conflict.py): "opened",
+ * or the NT status the second open got (STATUS_SHARING_VIOLATION when both
+ * servers keep the open in one record, as clustered smbd nodes do).
+ */
+export async function smbShareConflict(share: string, path: string, first: { host?: string; port: number }, second: { host?: string; port: number }): Promise<string> {
+  const addr = (s: { host?: string; port: number }) => `${s.host ?? '127.0.0.1'}:${s.port}`;
+  const { stdout } = await run(PYTHON, [CONFLICT_PY, path, SMB_USER, SMB_PASSWORD, share, addr(first), addr(second)], { timeout: 60_000 }).catch((err) => {
+    throw new Error(`smb-share-conflict.py on [${share}] ${path} failed: ${err.stderr || err.message}`);
+  });
+  return (JSON.parse(stdout) as { second: string }).second;
 }
 
 /**

@@ -6,13 +6,13 @@
 // tests run in order and build on each other (files made in one are checked
 // again after the restart).
 import test, { type ExecutionContext } from 'ava';
-import type { ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { smbConfSnippet } from '../../lib/cli/commands/smb-conf.js';
 import { CLUSTER_LOCK_NAME } from '../../lib/table/cluster-lock.js';
 import { ClusterNode, quote } from '../helpers/cluster-node.js';
+import { idsUnder, type Served, serveStableid, sorted, unserveStableid } from '../helpers/cluster-stableid.js';
 import { canGluster, type Gluster, startGluster } from '../helpers/gluster.js';
 import { canLoop } from '../helpers/loop-images.js';
 import { canMount, REPO } from '../helpers/mount-fixture.js';
@@ -25,12 +25,6 @@ const gate = await (async (): Promise<string> => {
 const serial = gate ? test.serial.skip : test.serial;
 const title = (s: string) => (gate ? `${s} (${gate})` : s);
 
-interface Served {
-  node: ClusterNode;
-  proc: ChildProcess;
-  out: () => string;
-}
-
 let work = '';
 let gluster: Gluster | undefined;
 const nodes: ClusterNode[] = [];
@@ -40,17 +34,8 @@ const GL = () => join(work, 'gl');
 const MNT = () => join(work, 'mnt');
 
 async function serve(node: ClusterNode): Promise<Served> {
-  const proc = node.spawn(process.execPath, [join(REPO, 'bin/stableid-mount'), GL(), MNT(), '--state-dir', join(work, `state-${node.name}`)]);
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += d));
-  proc.stderr!.on('data', (d) => (out += d));
-  const s = { node, proc, out: () => out };
+  const s = await serveStableid(node, GL(), MNT(), join(work, `state-${node.name}`));
   served.set(node, s);
-  const deadline = Date.now() + 20_000;
-  while (!(await node.mounts()).some((m) => m.mountPoint === MNT() && m.fstype === 'fuse.stableid')) {
-    if (proc.exitCode !== null || Date.now() > deadline) throw new Error(`stableid-mount on node ${node.name} did not mount: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
   return s;
 }
 
@@ -58,30 +43,11 @@ async function unserve(node: ClusterNode): Promise<void> {
   const s = served.get(node);
   if (!s) return;
   served.delete(node);
-  if (s.proc.exitCode === null) {
-    const exited = new Promise((r) => s.proc.once('exit', r));
-    s.proc.kill('SIGTERM');
-    if (!(await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 15_000))]))) {
-      s.proc.kill('SIGKILL');
-      await exited;
-    }
-  }
-  await node.unmountUnder(MNT());
+  await unserveStableid(s);
 }
 
-/**
- * Path -> st_ino of everything under MNT, as the node's own kernel client sees
- * it (find in the node). The cluster lock file must not be among them: the
- * front-ends hide it.
- */
-async function ids(node: ClusterNode): Promise<Map<string, bigint>> {
-  const out = await node.sh(`cd ${quote(MNT())} && find . -mindepth 1 -printf '%P\\t%i\\n'`);
-  return new Map(out.split('\n').filter(Boolean).map((l) => [l.split('\t')[0]!, BigInt(l.split('\t')[1]!)]));
-}
-
-function sorted(m: Map<string, bigint>): [string, bigint][] {
-  return [...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
+/** The front-ends hide the cluster lock file: it must not be among these. */
+const ids = (node: ClusterNode) => idsUnder(node, MNT());
 
 function assertInjective(t: ExecutionContext, m: Map<string, bigint>, what: string): void {
   const owner = new Map<bigint, string>();
