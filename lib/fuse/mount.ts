@@ -58,7 +58,7 @@ export class FuseMount {
     m.session = nat.mount(
       opts.mountpoint,
       fuseArgs(o),
-      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, posixAcl: o.posixAcl ? 1 : 0, threads: o.threads },
+      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, posixAcl: o.posixAcl ? 1 : 0, exportSupport: o.exportSupport ? 1 : 0, threads: o.threads },
       m.dispatch,
     );
     const entry = await mountAt(opts.mountpoint).catch(() => undefined);

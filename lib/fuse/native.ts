@@ -52,6 +52,8 @@ export interface SessionConfig {
   writeback: number;
   /** 1 to let the kernel check and cache POSIX ACLs (implies default_permissions). */
   posixAcl: number;
+  /** 1: ask for FUSE_EXPORT_SUPPORT (LOOKUP(id, "."/"..") for ids not held). */
+  exportSupport: number;
   /** > 1: libfuse's multi-threaded loop (direct-fd reads and writes run on its workers). */
   threads: number;
 }

@@ -13,6 +13,8 @@ export interface MountOptions {
   writeback: boolean;
   /** Kernel ACL checks (FUSE_POSIX_ACL): on whenever default_permissions is. */
   posixAcl: boolean;
+  /** Kernel file handles that outlive the server (NFS re-export): on unless -o noexport. */
+  exportSupport: boolean;
   /** -o noatime: reads through the mount leave the source's atime alone too (O_NOATIME). */
   noatime: boolean;
   maxWrite: number;
@@ -70,6 +72,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     cache: 'auto',
     writeback: false,
     posixAcl: false,
+    exportSupport: true,
     noatime: false,
     maxWrite: MAX_WRITE,
     nonempty: false,
@@ -105,6 +108,7 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
         break;
       }
       case 'fsname': fsname = value ?? ''; break;
+      case 'noexport': opts.exportSupport = false; break;
       case 'subtype': throw new OptionError('-o subtype is fixed to "stableid" (stale-mount cleanup looks for it)');
       case 'default_permissions': defaultPermissions = true; break;
       case 'no_default_permissions': defaultPermissions = false; break;

@@ -24,6 +24,9 @@ test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t
   t.is(o.maxWrite, 65536);
   t.deepEqual(o.fuse, ['allow_other', 'ro', 'nosuid', 'default_permissions', 'fsname=/s', 'subtype=stableid']);
   t.false(parseMountOptions(['allow_other,no_default_permissions'], '/s').fuse.includes('default_permissions'));
+  t.true(d.exportSupport, 'kernel file handles outlive the server by default (NFS)');
+  t.false(parseMountOptions(['noexport'], '/s').exportSupport);
+  t.false(parseMountOptions(['noexport'], '/s').fuse.includes('noexport'), 'ours, not the kernel\'s');
   t.throws(() => parseMountOptions(['entry_timeout=-1'], '/s'), { instanceOf: OptionError });
   t.throws(() => parseMountOptions(['subtype=x'], '/s'), { instanceOf: OptionError });
 });

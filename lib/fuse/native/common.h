@@ -61,6 +61,7 @@ struct config {
   unsigned max_background;
   int writeback;
   int posix_acl;  // ask for FUSE_POSIX_ACL (only with default_permissions, which it implies)
+  int export_support;  // ask for FUSE_EXPORT_SUPPORT
 };
 
 struct session {

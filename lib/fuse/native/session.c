@@ -60,7 +60,8 @@ void stableid_init(void *userdata, struct fuse_conn_info *conn) {
   // Kernel file handles (NFS re-export, open_by_handle_at on the mount) name
   // a node by id and generation: with export support the kernel asks us for
   // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
-  if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+  if (s->cfg.export_support && (conn->capable & FUSE_CAP_EXPORT_SUPPORT)) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
+  else conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
   // Record locks and flock go to the server, which holds them on the source
   // (lib/backend/locks.ts): they then conflict with locks taken on SRC and
   // over 9P, not only among the mount's own users.
@@ -124,6 +125,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->cfg.max_background = get_double(env, argv[2], "maxBackground", &d) ? (unsigned)d : 0;
   s->cfg.writeback = get_double(env, argv[2], "writeback", &d) ? d != 0 : 0;
   s->cfg.posix_acl = get_double(env, argv[2], "posixAcl", &d) ? d != 0 : 0;
+  s->cfg.export_support = get_double(env, argv[2], "exportSupport", &d) ? d != 0 : 1;
   s->cfg.threads = get_double(env, argv[2], "threads", &d) ? (unsigned)d : 1;
 
   uint32_t nargs = 0;

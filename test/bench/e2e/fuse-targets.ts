@@ -10,6 +10,8 @@ import { run, runOk, Started } from '../../helpers/run.js';
 
 export interface Target {
   name: 'raw' | 'bindfs' | 'stableid-fuse';
+  /** The stableid mount's -o options, when not the defaults. */
+  options?: string[];
   dir: string;
 }
 
@@ -28,7 +30,8 @@ export async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '3').catch(() => undefined);
 }
 
-export async function openBench(prefix: string): Promise<Bench> {
+/** options: -o options for the stableid mount. */
+export async function openBench(prefix: string, options: string[] = []): Promise<Bench> {
   const root = await mkdtemp(join(tmpdir(), prefix));
   const src = join(root, 'src');
   await mkdir(src);
@@ -48,7 +51,7 @@ export async function openBench(prefix: string): Promise<Bench> {
     }
     const mnt = join(root, 'stableid');
     await mkdir(mnt);
-    const [cmd, args] = serverCommand('cli', src, mnt);
+    const [cmd, args] = serverCommand('cli', src, mnt, options);
     const proc = new Started(cmd, args);
     cleanups.push(async () => {
       proc.child.kill('SIGTERM');
@@ -56,7 +59,7 @@ export async function openBench(prefix: string): Promise<Bench> {
       await forceUnmount(mnt);
     });
     await waitMounted(proc, mnt);
-    targets.push({ name: 'stableid-fuse', dir: mnt });
+    targets.push({ name: 'stableid-fuse', dir: mnt, ...(options.length && { options }) });
   } catch (err) {
     await close();
     throw err;
