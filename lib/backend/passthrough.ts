@@ -5,7 +5,7 @@
 import { close, constants as C, fdatasync, fsync, ftruncate, read, write } from 'node:fs';
 import { access, readdir, statfs } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { FsError } from '../errno.js';
+import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
 import { type Attr, attrFromStatx, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID } from './attr.js';
@@ -357,7 +357,10 @@ export class PassthroughBackend implements Backend {
   /** A data descriptor for the pinned inode (never a FIFO or device: those the client's kernel opens). */
   async open(node: Inode, flags: number, creds?: sys.Creds): Promise<Handle> {
     if (node.type !== S_IFREG && node.type !== S_IFDIR) throw new FsError('EPERM', `inode ${node.id}: only regular files and directories are opened by the server`);
-    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, flags & ~(C.O_CREAT | C.O_EXCL), creds));
+    const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, flags & ~(C.O_CREAT | C.O_EXCL), creds)).catch((err: unknown) => {
+      if (isCode(err, 'EMFILE', 'ENFILE')) this.inodes.outOfDescriptors(err);
+      throw err;
+    });
     this.handles.add(fd);
     return fd;
   }
@@ -376,6 +379,7 @@ export class PassthroughBackend implements Backend {
     const creds = this.creds(caller);
     const fd = sys.createAt(this.inodes.fd(dir), name, (flags & ~C.O_CREAT & ~C.O_EXCL) | O_NOFOLLOW, mode, creds);
     if (fd < 0) {
+      if (-fd === 24 || -fd === 23) this.inodes.outOfDescriptors(sys.errnoError(-fd, 'openat', name)); // EMFILE, ENFILE
       if (-fd !== 17 /* EEXIST */ || flags & C.O_EXCL) throw sys.errnoError(-fd, 'openat', name);
       // The kernel checked only that the caller may add a name here: the
       // file that took the name meanwhile is opened as the caller, so its

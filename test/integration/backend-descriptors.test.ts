@@ -43,3 +43,31 @@ test('a budget of descriptors: inodes past it are let go and reopened by handle,
   t.true(be.inodes.descriptors <= 2, 'the root and at most an anchor');
   t.is(await readFile(join(src, 'f1'), 'utf8'), 'content 1');
 });
+
+test('out of descriptors: the client gets ENFILE and the operator one warning, never a crash; freed descriptors serve again', async (t) => {
+  const src = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
+  t.teardown(() => rm(src, { recursive: true, force: true }));
+  await writeFile(join(src, 'f'), 'x');
+  const warnings: string[] = [];
+  const be = await PassthroughBackend.open({ root: src, mapper: new FakeMapper((await stat(src, { bigint: true })).dev), warn: (m) => warnings.push(m) });
+  t.teardown(() => be.close());
+  const f = await be.lookup(be.root, 'f');
+  const fhs: number[] = [];
+  let failure: unknown;
+  for (let i = 0; i < 1 << 20 && !failure; i++) {
+    try {
+      fhs.push(await be.open(f.inode, 0));
+    } catch (err) {
+      failure = err;
+    }
+  }
+  t.is((failure as { code?: string }).code, 'ENFILE', 'the client hears ENFILE');
+  await t.throwsAsync(be.open(f.inode, 0), { code: 'ENFILE' });
+  t.is(warnings.length, 1, `one warning: ${warnings.join(' | ')}`);
+  t.regex(warnings[0]!, /out of file descriptors.*raise the open-files limit/);
+  for (const fh of fhs) await be.release(fh);
+  const again = await be.open(f.inode, 0);
+  t.is((await be.read(again, 10, 0n)).toString(), 'x', 'serving again once descriptors are free');
+  await be.release(again);
+  be.forget(f.inode);
+});
