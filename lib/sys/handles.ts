@@ -1,8 +1,10 @@
-// File handles (open by inode number), from the native addon
-// lib/sys/native/handles.c. Thin async wrappers: no policy; errors are
+// File handles (open by inode number): name_to_handle_at and
+// open_by_handle_at from the sys addon (sys.c, shared with the descriptor
+// budget), the rest from lib/sys/native/handles.c. No policy; errors are
 // Node-style errors with err.code set (so toErrno() maps them). Descriptors
 // are plain numbers owned by the caller (close them with fs.close).
 import { createRequire } from 'node:module';
+import * as sys from './sys.js';
 
 export const AT_EMPTY_PATH = 0x1000;
 export const AT_SYMLINK_FOLLOW = 0x400;
@@ -17,8 +19,6 @@ export interface KernelHandle {
 }
 
 interface HandlesAddon {
-  nameToHandle(dirfd: number, path: string, flags: number): Promise<KernelHandle>;
-  openByHandle(mountFd: number, type: number, handle: Buffer, flags: number): Promise<number>;
   getVersion(fd: number): Promise<number>;
   fsType(fd: number): Promise<number>;
   xfsGeneration(fd: number, ino: bigint): Promise<number>;
@@ -33,17 +33,25 @@ function load(): HandlesAddon {
   return addon;
 }
 
-/** name_to_handle_at(2); path '' with AT_EMPTY_PATH names dirfd itself (an O_PATH descriptor works). */
-export function nameToHandle(dirfd: number, path: string, flags = 0): Promise<KernelHandle> {
-  return load().nameToHandle(dirfd, path, flags);
+/** name_to_handle_at(2) of a descriptor itself (path '' with AT_EMPTY_PATH; an O_PATH descriptor works). */
+export async function nameToHandle(fd: number, path: string, flags = 0): Promise<KernelHandle> {
+  if (path !== '' || !(flags & AT_EMPTY_PATH)) throw new TypeError('nameToHandle takes a descriptor itself: path "" with AT_EMPTY_PATH');
+  const h = sys.nameToHandle(fd);
+  if (typeof h === 'number') throw sys.errnoError(-h, 'name_to_handle_at', `fd ${fd}`);
+  return { mountId: sys.handleMount(h), type: h.readInt32LE(4), handle: h.subarray(8) };
 }
 
 /**
- * open_by_handle_at(2), O_CLOEXEC added. mountFd must be a real open descriptor
- * on the filesystem (not O_PATH: EBADF); flags may be O_PATH. Needs CAP_DAC_READ_SEARCH.
+ * open_by_handle_at(2) with O_PATH, O_CLOEXEC added. mountFd must be a real open descriptor
+ * on the filesystem (not O_PATH: EBADF). Needs CAP_DAC_READ_SEARCH.
  */
-export function openByHandle(mountFd: number, type: number, handle: Buffer, flags: number): Promise<number> {
-  return load().openByHandle(mountFd, type, handle, flags);
+export async function openByHandle(mountFd: number, type: number, handle: Buffer, flags: number): Promise<number> {
+  const raw = Buffer.alloc(8 + handle.length);
+  raw.writeInt32LE(type, 4);
+  handle.copy(raw, 8);
+  const fd = sys.openByHandle(mountFd, raw, flags & ~O_PATH);
+  if (fd < 0) throw sys.errnoError(-fd, 'open_by_handle_at', `type ${type}`);
+  return fd;
 }
 
 /** FS_IOC_GETVERSION: the inode's generation (ext4, xfs, btrfs; tmpfs has none: ENOTTY). Needs a real open descriptor. */

@@ -4,10 +4,8 @@
 // Node-style (err.code is the errno name) so lib/errno.ts maps them.
 //
 // What each filesystem needs is decided in lib/sys/handles.ts; this file only
-// makes the syscalls:
-//   nameToHandle   name_to_handle_at(2): the kernel's own handle of a file
-//   openByHandle   open_by_handle_at(2): the mount fd must be a real open
-//                  (an O_PATH mount fd gives EBADF), the result may be O_PATH
+// makes the syscalls (name_to_handle_at and open_by_handle_at themselves are
+// in sys.c, shared with the descriptor budget):
 //   getVersion     FS_IOC_GETVERSION: the inode's generation (ext4, xfs, btrfs;
 //                  not tmpfs); needs a real open, not O_PATH
 //   fsType         fstatfs(2) f_type: which handle format to build
@@ -55,11 +53,8 @@ _Static_assert(sizeof(struct xfs_bulk_ireq) == 64, "xfs_bulk_ireq is 64 bytes");
 _Static_assert(offsetof(struct xfs_bulkstat_head, bs_gen) == 64, "bs_gen at offset 64");
 #define XFS_IOC_BULKSTAT _IOR('X', 127, struct xfs_bulk_ireq)
 
-#define MAX_HANDLE 128
-
-enum kind { NAME_TO_HANDLE, OPEN_BY_HANDLE, GET_VERSION, FS_TYPE, XFS_GENERATION, OPEN_BENEATH };
-static const char *const names[] = {"name_to_handle_at", "open_by_handle_at", "ioctl(FS_IOC_GETVERSION)", "fstatfs",
-                                    "ioctl(XFS_IOC_BULKSTAT)", "openat2"};
+enum kind { GET_VERSION, FS_TYPE, XFS_GENERATION, OPEN_BENEATH };
+static const char *const names[] = {"ioctl(FS_IOC_GETVERSION)", "fstatfs", "ioctl(XFS_IOC_BULKSTAT)", "openat2"};
 
 struct work {
   enum kind kind;
@@ -67,10 +62,6 @@ struct work {
   char *path;
   int flags;
   uint64_t ino;
-  int handle_type;
-  unsigned handle_len;
-  unsigned char handle[MAX_HANDLE];
-  int mount_id;
   int64_t result;  // fd, generation, f_type; -1 from xfsGeneration: no such inode
   int err;
   napi_deferred deferred;
@@ -95,33 +86,6 @@ static void execute(napi_env env, void *data) {
   struct work *w = data;
   int rc = 0;
   switch (w->kind) {
-    case NAME_TO_HANDLE: {
-      union {
-        struct file_handle fh;
-        unsigned char raw[sizeof(struct file_handle) + MAX_HANDLE];
-      } u;
-      u.fh.handle_bytes = MAX_HANDLE;
-      rc = name_to_handle_at(w->fd, w->path, &u.fh, &w->mount_id, w->flags);
-      if (rc == 0) {
-        w->handle_type = u.fh.handle_type;
-        w->handle_len = u.fh.handle_bytes;
-        memcpy(w->handle, u.fh.f_handle, u.fh.handle_bytes);
-      }
-      break;
-    }
-    case OPEN_BY_HANDLE: {
-      union {
-        struct file_handle fh;
-        unsigned char raw[sizeof(struct file_handle) + MAX_HANDLE];
-      } u;
-      u.fh.handle_type = w->handle_type;
-      u.fh.handle_bytes = w->handle_len;
-      memcpy(u.fh.f_handle, w->handle, w->handle_len);
-      int fd = open_by_handle_at(w->fd, &u.fh, w->flags | O_CLOEXEC);
-      if (fd < 0) rc = -1;
-      else w->result = fd;
-      break;
-    }
     case GET_VERSION: {
       int gen = 0;
       rc = ioctl(w->fd, FS_IOC_GETVERSION, &gen);
@@ -151,18 +115,7 @@ static void complete(napi_env env, napi_status status, void *data) {
   struct work *w = data;
   napi_value v;
   if (status == napi_ok && w->err == 0) {
-    if (w->kind == NAME_TO_HANDLE) {
-      napi_value type, buf, mid;
-      napi_create_object(env, &v);
-      napi_create_int32(env, w->handle_type, &type);
-      napi_create_buffer_copy(env, w->handle_len, w->handle, NULL, &buf);
-      napi_create_int32(env, w->mount_id, &mid);
-      napi_set_named_property(env, v, "type", type);
-      napi_set_named_property(env, v, "handle", buf);
-      napi_set_named_property(env, v, "mountId", mid);
-    } else {
-      napi_create_int64(env, w->result, &v);
-    }
+    napi_create_int64(env, w->result, &v);
     napi_resolve_deferred(env, w->deferred, v);
   } else {
     int err = w->err ? w->err : EIO;
@@ -228,32 +181,6 @@ static napi_value fail(napi_env env, struct work *w, const char *usage) {
   return NULL;
 }
 
-// nameToHandle(dirfd, path, flags) -> Promise<{ type, handle: Buffer, mountId }>
-static napi_value js_name_to_handle(napi_env env, napi_callback_info info) {
-  static const char usage[] = "nameToHandle(dirfd, path, flags)";
-  napi_value argv[3];
-  struct work *w = args_work(env, info, NAME_TO_HANDLE, 3, argv, usage);
-  if (!w) return NULL;
-  if (!get_string(env, argv[1], &w->path) || napi_get_value_int32(env, argv[2], &w->flags) != napi_ok) return fail(env, w, usage);
-  return start(env, w);
-}
-
-// openByHandle(mountFd, type, handle: Buffer, flags) -> Promise<fd>
-static napi_value js_open_by_handle(napi_env env, napi_callback_info info) {
-  static const char usage[] = "openByHandle(mountFd, type, handle, flags)";
-  napi_value argv[4];
-  struct work *w = args_work(env, info, OPEN_BY_HANDLE, 4, argv, usage);
-  if (!w) return NULL;
-  void *p;
-  size_t len;
-  if (napi_get_value_int32(env, argv[1], &w->handle_type) != napi_ok || napi_get_buffer_info(env, argv[2], &p, &len) != napi_ok ||
-      len > MAX_HANDLE || napi_get_value_int32(env, argv[3], &w->flags) != napi_ok)
-    return fail(env, w, usage);
-  memcpy(w->handle, p, len);
-  w->handle_len = (unsigned)len;
-  return start(env, w);
-}
-
 // getVersion(fd) -> Promise<number>
 static napi_value js_get_version(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -291,8 +218,6 @@ static napi_value js_open_beneath(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-    {"nameToHandle", NULL, js_name_to_handle, NULL, NULL, NULL, napi_default, NULL},
-    {"openByHandle", NULL, js_open_by_handle, NULL, NULL, NULL, napi_default, NULL},
     {"getVersion", NULL, js_get_version, NULL, NULL, NULL, napi_default, NULL},
     {"fsType", NULL, js_fs_type, NULL, NULL, NULL, napi_default, NULL},
     {"xfsGeneration", NULL, js_xfs_generation, NULL, NULL, NULL, napi_default, NULL},
