@@ -37,11 +37,11 @@ export class Inode {
     readonly id: bigint,
     readonly dev: bigint,
     readonly ino: bigint,
-    /** The S_IFMT bits: an inode's type never changes. */
-    readonly type: number,
+    /** The S_IFMT bits: an inode's type never changes (repin() moves the Inode to a new file with this id). */
+    public type: number,
     fd: number,
     /** The filesystem's handle (sys.nameToHandle), or undefined: the descriptor is kept. */
-    readonly handle: Buffer | undefined,
+    public handle: Buffer | undefined,
   ) {
     this.fd = fd;
   }
@@ -107,7 +107,15 @@ export class InodeTable {
   adopt(id: bigint, dev: bigint, ino: bigint, type: number, fd: number): Inode {
     const known = this.byId.get(id);
     if (known) {
-      sys.close(fd);
+      let gone = false;
+      try {
+        gone = known.fd < 0 && this.gone(known);
+      } catch (err) {
+        sys.close(fd);
+        throw err;
+      }
+      if (gone) this.repin(known, type, fd);
+      else sys.close(fd);
       return this.ref(known);
     }
     const h = sys.nameToHandle(fd);
@@ -210,6 +218,38 @@ export class InodeTable {
       this.warn(`out of file descriptors (${this.open} held for files, budget ${this.budget}): lookups fail with ENFILE; raise the open-files limit (ulimit -n, LimitNOFILE=)`);
     }
     throw new FsError('ENFILE', `no descriptor left: ${(err as Error)?.message ?? err}`);
+  }
+
+  /** Let go and its file deleted since (its handle no longer opens)? Reopens it when it is still there. */
+  private gone(inode: Inode): boolean {
+    try {
+      this.reopen(inode);
+      return false;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ESTALE' || (err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+      throw err;
+    }
+  }
+
+  /**
+   * The file of a let-go Inode was deleted and its filesystem gave the inode
+   * number, so the id, to the file behind `fd`: the Inode pins that file now
+   * (one id, one FUSE node; the kernel sees a new generation and retires its
+   * inode of the deleted file, as for a reused node id).
+   */
+  private repin(inode: Inode, type: number, fd: number): void {
+    if (inode.handle) this.mount(inode).closed--;
+    const h = sys.nameToHandle(fd);
+    inode.handle = typeof h === 'number' ? undefined : h;
+    inode.type = type;
+    inode.generation = undefined;
+    inode.fd = fd;
+    this.open++;
+    if (inode.handle) {
+      this.mount(inode).open.add(inode);
+      this.lru.set(inode, true);
+    }
+    this.trim(inode);
   }
 
   /** A mount whose last inode went: its anchor closes. */

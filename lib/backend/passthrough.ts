@@ -107,7 +107,8 @@ export class PassthroughBackend implements Backend {
     const { attr } = await this.statAtFd(dfd, name);
     // Known file: the inode already pins it, and statx just saw it at this name.
     const known = this.inodes.get(attr.ino);
-    if (known) {
+    // (One let go of its descriptor is checked through a fresh open: its number may name a new file now.)
+    if (known && known.fd >= 0) {
       attr.generation = known.generation;
       return { inode: this.inodes.ref(known), attr };
     }

@@ -71,3 +71,33 @@ test('out of descriptors: the client gets ENFILE and the operator one warning, n
   await be.release(again);
   be.forget(f.inode);
 });
+
+test('a let-go inode whose file was deleted on SRC and whose number went to a new file: the id names the new file', async (t) => {
+  const src = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
+  t.teardown(() => rm(src, { recursive: true, force: true }));
+  const be = await PassthroughBackend.open({ root: src, mapper: new FakeMapper((await stat(src, { bigint: true })).dev), descriptorBudget: BUDGET });
+  t.teardown(() => be.close());
+  await writeFile(join(src, 'old'), 'old');
+  const old = await be.lookup(be.root, 'old');
+  const oldIno = (await stat(join(src, 'old'))).ino;
+  const others = [];
+  for (let i = 0; i < BUDGET * 2; i++) {
+    await writeFile(join(src, `o${i}`), '');
+    others.push(await be.lookup(be.root, `o${i}`));
+  }
+  t.is(old.inode.fd, -1, 'let go');
+  await rm(join(src, 'old'));
+  let name: string | undefined;
+  for (let i = 0; i < 300 && !name; i++) {
+    await writeFile(join(src, `n${i}`), `new ${i}`);
+    if ((await stat(join(src, `n${i}`))).ino === oldIno) name = `n${i}`;
+  }
+  if (!name) return t.fail('the filesystem did not reuse the inode number (ext4 does at once)');
+  const found = await be.lookup(be.root, name);
+  t.is(found.inode, old.inode, 'one id, one Inode');
+  const fh = await be.open(found.inode, 0);
+  t.is((await be.read(fh, 20, 0n)).toString(), `new ${name.slice(1)}`, 'it opens the new file');
+  await be.release(fh);
+  for (const e of [old, found, ...others]) be.forget(e.inode);
+  t.is(be.inodes.size, 1);
+});
