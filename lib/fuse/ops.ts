@@ -6,7 +6,6 @@
 // id), except that the root is node id 1 (FUSE's fixed root) while its
 // st_ino is its stable id.
 import { constants as C } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { debuglog } from 'node:util';
 import { type Attr, S_ISGID } from '../backend/attr.js';
 import type { Backend, ByteRange, Caller, Entry, SetAttr } from '../backend/backend.js';
@@ -344,16 +343,14 @@ export class FuseOps {
    * Setting an access ACL drops setgid when the caller is not in the file's
    * group, as the kernel does for a local file (posix_acl_update_mode). The
    * source does not, the server being root, and libfuse 3.14 does not pass
-   * the kernel's FUSE_SETXATTR_ACL_KILL_SGID: the groups come from /proc.
+   * the kernel's FUSE_SETXATTR_ACL_KILL_SGID: the caller's groups come from libfuse (fuse_req_getgroups).
    */
   private async aclKillSgid(req: Req, node: Inode): Promise<void> {
-    const [uid, gid, pid] = this.native.ctx(req);
+    const [uid, gid] = this.native.ctx(req);
     if (uid === 0) return;
     const attr = await this.backend.getattr(node);
     if (!(attr.mode & S_ISGID) || attr.gid === gid) return;
-    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-    const groups = /^Groups:(.*)$/m.exec(status)?.[1].trim().split(/\s+/).filter(Boolean).map(Number) ?? [];
-    if (groups.includes(attr.gid)) return;
+    if (this.native.groups(req).includes(attr.gid)) return;
     await this.backend.setattr(node, { mode: attr.mode & 0o7777 & ~S_ISGID });
   }
 
