@@ -2,9 +2,8 @@
 // syscalls on the Inodes' O_PATH descriptors (lib/backend/inodes.ts) with at
 // most one name component, never following a symlink, and reports the
 // stable id.
-import { close, constants as C, fdatasync, fsync, ftruncate, read, write } from 'node:fs';
+import { constants as C } from 'node:fs';
 import { access, readdir, statfs } from 'node:fs/promises';
-import { promisify } from 'node:util';
 import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
@@ -13,7 +12,8 @@ import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RE
 import { formatFor, type HandleFormat } from '../sys/handle-formats.js';
 import { type Inode, InodeTable } from './inodes.js';
 import type { IdOpener } from './open-by-id.js';
-import { type ByteRange, type Cancelled, type LockOwner, LockTable } from './locks.js';
+import type { ByteRange, Cancelled, LockOwner, LockTable } from './locks.js';
+import { OpenFiles } from './open-files.js';
 
 export interface PassthroughOptions {
   /** Absolute path of the export root (SRC): resolved once, at open(). */
@@ -32,8 +32,6 @@ const NS = 1_000_000_000n;
 const AT_FDCWD = -100;
 const O_NOFOLLOW = C.O_NOFOLLOW;
 const MAX_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
-/** off_t's largest value (MAX_LFS_FILESIZE). */
-const MAX_POSITION = 2n ** 63n - 1n;
 /** How far up parent() looks for the root before calling a directory outside the export. */
 const MAX_DEPTH = 4096;
 
@@ -44,13 +42,15 @@ export class PassthroughBackend implements Backend {
   readonly rootPath: string;
   private readonly mapper: IdMapper;
   private readonly chownToCaller: boolean;
-  /** Open data descriptors (a handle is its fd). */
-  private readonly handles = new Set<Handle>();
+  /** Open data descriptors (a handle is its fd) and the locks taken through them. */
+  readonly files = new OpenFiles();
   private readonly opener: Pick<IdOpener, 'open'> | undefined;
   /** Mount id -> its filesystem's handle format (where the generation sits), read once per mount. */
   private readonly formats = new Map<number, Promise<HandleFormat | undefined>>();
   /** Advisory locks, held on the source (one open file per owner and file). */
-  readonly locks = new LockTable();
+  get locks(): LockTable {
+    return this.files.locks;
+  }
 
   private constructor(opts: PassthroughOptions, inodes: InodeTable, root: Inode) {
     this.rootPath = opts.root;
@@ -251,16 +251,12 @@ export class PassthroughBackend implements Backend {
   private async truncate(node: Inode, size: bigint, fh?: Handle): Promise<void> {
     if (size < 0n) throw new FsError('EINVAL', `negative size ${size}`);
     if (size > MAX_OFFSET) throw new FsError('EFBIG', `size ${size} is beyond what this server can set`);
-    if (fh !== undefined) return ftruncateP(this.handle(fh), Number(size));
+    if (fh !== undefined) return this.files.ftruncate(fh, size);
     if (node.type === S_IFDIR) throw new FsError('EISDIR', `inode ${node.id} is a directory`);
     if (node.type === S_IFLNK) throw new FsError('EOPNOTSUPP', `inode ${node.id} is a symlink: not followed`);
     if (node.type !== S_IFREG) throw new FsError('EINVAL', `inode ${node.id} is not a regular file`);
     const fd = await this.inodes.use(node, (pfd) => sys.reopen(pfd, C.O_WRONLY));
-    try {
-      await ftruncateP(fd, Number(size));
-    } finally {
-      await closeP(fd);
-    }
+    await OpenFiles.truncateAndClose(fd, size);
   }
 
   readlink(node: Inode): Promise<string> {
@@ -362,7 +358,7 @@ export class PassthroughBackend implements Backend {
       if (isCode(err, 'EMFILE', 'ENFILE')) this.inodes.outOfDescriptors(err);
       throw err;
     });
-    this.handles.add(fd);
+    this.files.add(fd);
     return fd;
   }
 
@@ -393,7 +389,7 @@ export class PassthroughBackend implements Backend {
         throw err;
       }
     }
-    this.handles.add(fd);
+    this.files.add(fd);
     try {
       // The inode of the very file just made, through its own descriptor.
       const pfd = sys.openPath(AT_FDCWD, `/proc/self/fd/${fd}`, 0);
@@ -412,39 +408,53 @@ export class PassthroughBackend implements Backend {
     }
   }
 
-  private handle(fh: Handle): number {
-    if (!this.handles.has(fh)) throw new FsError('EBADF', `no open handle ${fh}`);
-    return fh;
+  // Open files: lib/backend/open-files.ts.
+  read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
+    return this.files.read(fh, length, position);
   }
 
-  async read(fh: Handle, length: number, position: bigint): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
-    // Node's read takes a bigint position (exact up to 2^63-1); its write does not.
-    if (position < 0n || position > MAX_POSITION) throw new FsError('EINVAL', `offset ${position} is out of range`);
-    const bytesRead = await readP(this.handle(fh), buf, length, position);
-    return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+  write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
+    return this.files.write(fh, data, position);
   }
 
-  async write(fh: Handle, data: Buffer, position: bigint): Promise<number> {
-    // As a filesystem answers a write past its largest file: EFBIG.
-    if (position > MAX_OFFSET) throw new FsError('EFBIG', `offset ${position} is beyond what this server can write`);
-    return writeP(this.handle(fh), data, offset(position));
-  }
-
-  async fsync(fh: Handle, datasync: boolean): Promise<void> {
-    const fd = this.handle(fh);
-    await (datasync ? fdatasyncP(fd) : fsyncP(fd));
+  fsync(fh: Handle, datasync: boolean): Promise<void> {
+    return this.files.fsync(fh, datasync);
   }
 
   fd(fh: Handle): number | undefined {
-    return this.handles.has(fh) ? fh : undefined;
+    return this.files.fd(fh);
   }
 
-  async release(fh: Handle): Promise<void> {
-    const fd = this.handle(fh);
-    this.handles.delete(fh);
-    await this.locks.released(fh);
-    await closeP(fd);
+  release(fh: Handle): Promise<void> {
+    return this.files.release(fh);
+  }
+
+  fallocate(fh: Handle, mode: number, offset: bigint, length: bigint): Promise<void> {
+    return this.files.fallocate(fh, mode, offset, length);
+  }
+
+  lseek(fh: Handle, offset: bigint, whence: number): Promise<bigint> {
+    return this.files.lseek(fh, offset, whence);
+  }
+
+  copyFileRange(fhIn: Handle, offIn: bigint, fhOut: Handle, offOut: bigint, length: number, flags = 0): Promise<number> {
+    return this.files.copyFileRange(fhIn, offIn, fhOut, offOut, length, flags);
+  }
+
+  setlk(fh: Handle, owner: LockOwner, lock: ByteRange, cancelled?: Cancelled): Promise<void> {
+    return this.files.setlk(fh, owner, lock, cancelled);
+  }
+
+  getlk(fh: Handle, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
+    return this.files.getlk(fh, owner, lock);
+  }
+
+  flock(fh: Handle, owner: LockOwner, op: number, cancelled?: Cancelled): Promise<void> {
+    return this.files.flock(fh, owner, op, cancelled);
+  }
+
+  unlockOwner(fh: Handle, owner: LockOwner): Promise<void> {
+    return this.files.unlockOwner(fh, owner);
   }
 
   readdir(dir: Inode): Promise<string[]> {
@@ -502,33 +512,6 @@ export class PassthroughBackend implements Backend {
     await this.inodes.use(node, (fd) => sys.removexattr(fd, name));
   }
 
-  async fallocate(fh: Handle, mode: number, offset: bigint, length: bigint): Promise<void> {
-    await sys.fallocate(this.handle(fh), mode, offset, length);
-  }
-
-  lseek(fh: Handle, offset: bigint, whence: number): Promise<bigint> {
-    return sys.lseek(this.handle(fh), offset, whence);
-  }
-
-  copyFileRange(fhIn: Handle, offIn: bigint, fhOut: Handle, offOut: bigint, length: number, flags = 0): Promise<number> {
-    return sys.copyFileRange(this.handle(fhIn), offIn, this.handle(fhOut), offOut, length, flags);
-  }
-
-  setlk(fh: Handle, owner: LockOwner, lock: ByteRange, cancelled?: Cancelled): Promise<void> {
-    return this.locks.setlk(this.handle(fh), owner, lock, cancelled);
-  }
-
-  getlk(fh: Handle, owner: LockOwner, lock: ByteRange): Promise<ByteRange> {
-    return this.locks.getlk(this.handle(fh), owner, lock);
-  }
-
-  flock(fh: Handle, owner: LockOwner, op: number, cancelled?: Cancelled): Promise<void> {
-    return this.locks.flock(this.handle(fh), owner, op, cancelled);
-  }
-
-  unlockOwner(fh: Handle, owner: LockOwner): Promise<void> {
-    return this.locks.unlockOwner(this.handle(fh), owner);
-  }
 }
 
 /** The one name check: a single real component. */
@@ -538,22 +521,6 @@ export function checkName(name: string): void {
   }
   if (Buffer.byteLength(name) > 255) throw new FsError('ENAMETOOLONG', `name of ${Buffer.byteLength(name)} bytes`);
 }
-
-/** File offsets from clients: Node's fd calls take numbers, exact only up to 2^53. */
-function offset(position: bigint): number {
-  if (position < 0n || position > MAX_OFFSET) throw new FsError('EINVAL', `offset ${position} is out of range`);
-  return Number(position);
-}
-
-// fd calls as promises (node:fs/promises has them only on FileHandles).
-const closeP = promisify(close);
-const fsyncP = promisify(fsync);
-const fdatasyncP = promisify(fdatasync);
-const ftruncateP = promisify(ftruncate);
-const readP = (fd: number, buf: Buffer, len: number, pos: bigint): Promise<number> =>
-  new Promise((resolve, reject) => read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-const writeP = (fd: number, buf: Buffer, pos: number): Promise<number> =>
-  new Promise((resolve, reject) => write(fd, buf, 0, buf.length, pos, (err, n) => (err ? reject(err) : resolve(n))));
 
 function timespec(t: TimeSet | undefined): [bigint, number] {
   if (t === undefined) return [0n, sys.UTIME_OMIT];
