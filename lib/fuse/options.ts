@@ -15,6 +15,8 @@ export interface MountOptions {
   posixAcl: boolean;
   /** Kernel file handles that outlive the server (NFS re-export): on unless -o noexport. */
   exportSupport: boolean;
+  /** Most descriptors held for files the kernel holds (-o max_open_files=N); default from RLIMIT_NOFILE. */
+  maxOpenFiles?: number;
   /** -o noatime: reads through the mount leave the source's atime alone too (O_NOATIME). */
   noatime: boolean;
   maxWrite: number;
@@ -109,6 +111,12 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
       }
       case 'fsname': fsname = value ?? ''; break;
       case 'noexport': opts.exportSupport = false; break;
+      case 'max_open_files': {
+        const n = Number(value);
+        if (!Number.isInteger(n) || n < 64) throw new OptionError(`-o max_open_files= needs a count >= 64, got ${JSON.stringify(value ?? '')}`);
+        opts.maxOpenFiles = n;
+        break;
+      }
       case 'subtype': throw new OptionError('-o subtype is fixed to "stableid" (stale-mount cleanup looks for it)');
       case 'default_permissions': defaultPermissions = true; break;
       case 'no_default_permissions': defaultPermissions = false; break;

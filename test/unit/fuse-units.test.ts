@@ -26,6 +26,8 @@ test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t
   t.false(parseMountOptions(['allow_other,no_default_permissions'], '/s').fuse.includes('default_permissions'));
   t.true(d.exportSupport, 'kernel file handles outlive the server by default (NFS)');
   t.false(parseMountOptions(['noexport'], '/s').exportSupport);
+  t.is(parseMountOptions(['max_open_files=500'], '/s').maxOpenFiles, 500);
+  t.throws(() => parseMountOptions(['max_open_files=10'], '/s'), { instanceOf: OptionError, message: /max_open_files= needs a count >= 64/ });
   t.false(parseMountOptions(['noexport'], '/s').fuse.includes('noexport'), 'ours, not the kernel\'s');
   t.throws(() => parseMountOptions(['entry_timeout=-1'], '/s'), { instanceOf: OptionError });
   t.throws(() => parseMountOptions(['subtype=x'], '/s'), { instanceOf: OptionError });

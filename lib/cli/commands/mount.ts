@@ -95,7 +95,7 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
   // Ids not held in this run (NFS handles after a restart) are opened by inode number through the table.
   const opener = mapper instanceof StableIdMapper ? new IdOpener({ mapper, log: warn }) : undefined;
   try {
-    backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn, opener });
+    backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn, opener, descriptorBudget: options.maxOpenFiles });
     log.info(`up to ${backend.inodes.budget} files held open for the kernel at once (descriptors); more are reopened by file handle`);
     const stop = ctx.waitForStop();
     const fuseRequests = new RequestCounter(fuseOpName);
