@@ -29,7 +29,11 @@ export class Inode {
   busy = 0;
   /** The inode's generation (from its handle), once the backend has read it. */
   generation: number | undefined;
-  /** Its last reference is gone: it is out of the table, never reopened; its descriptor closes when no syscall uses it. */
+  /**
+   * Out of the table, never reopened: its last reference is gone (its
+   * descriptor closes when no syscall uses it), or its file was deleted and
+   * the id went to another file (its holders get ESTALE, never that file).
+   */
   released = false;
 
   constructor(
@@ -37,11 +41,11 @@ export class Inode {
     readonly id: bigint,
     readonly dev: bigint,
     readonly ino: bigint,
-    /** The S_IFMT bits: an inode's type never changes (repin() moves the Inode to a new file with this id). */
-    public type: number,
+    /** The S_IFMT bits: an inode's type never changes. */
+    readonly type: number,
     fd: number,
     /** The filesystem's handle (sys.nameToHandle), or undefined: the descriptor is kept. */
-    public handle: Buffer | undefined,
+    readonly handle: Buffer | undefined,
   ) {
     this.fd = fd;
   }
@@ -114,9 +118,11 @@ export class InodeTable {
         sys.close(fd);
         throw err;
       }
-      if (gone) this.repin(known, type, fd);
-      else sys.close(fd);
-      return this.ref(known);
+      if (!gone) {
+        sys.close(fd);
+        return this.ref(known);
+      }
+      this.retire(known);
     }
     const h = sys.nameToHandle(fd);
     const inode = new Inode(id, dev, ino, type, fd, typeof h === 'number' ? undefined : h);
@@ -154,13 +160,7 @@ export class InodeTable {
       if (wasOpen) m.open.delete(inode);
       else m.closed--;
       this.lru.delete(inode);
-      if (m.open.size === 0 && m.closed === 0 && inode.busy === 0) {
-        if (m.anchor >= 0) {
-          sys.close(m.anchor);
-          this.open--;
-        }
-        this.mounts.delete(sys.handleMount(inode.handle));
-      }
+      if (inode.busy === 0) this.dropMountIfEmpty(inode);
     }
   }
 
@@ -233,23 +233,16 @@ export class InodeTable {
 
   /**
    * The file of a let-go Inode was deleted and its filesystem gave the inode
-   * number, so the id, to the file behind `fd`: the Inode pins that file now
-   * (one id, one FUSE node; the kernel sees a new generation and retires its
-   * inode of the deleted file, as for a reused node id).
+   * number, so the id, to another file: the old Inode leaves the table for
+   * good (whoever still holds it gets ESTALE, never the new file) and the id
+   * is free for the new file's Inode.
    */
-  private repin(inode: Inode, type: number, fd: number): void {
-    if (inode.handle) this.mount(inode).closed--;
-    const h = sys.nameToHandle(fd);
-    inode.handle = typeof h === 'number' ? undefined : h;
-    inode.type = type;
-    inode.generation = undefined;
-    inode.fd = fd;
-    this.open++;
-    if (inode.handle) {
-      this.mount(inode).open.add(inode);
-      this.lru.set(inode, true);
-    }
-    this.trim(inode);
+  private retire(inode: Inode): void {
+    this.byId.delete(inode.id);
+    inode.released = true;
+    if (!inode.handle) return;
+    this.mount(inode).closed--;
+    this.dropMountIfEmpty(inode);
   }
 
   /** A mount whose last inode went: its anchor closes. */
@@ -298,9 +291,7 @@ export class InodeTable {
       this.lru.delete(inode);
       m.open.delete(inode);
       m.closed++;
-      sys.close(inode.fd);
-      inode.fd = -1;
-      this.open--;
+      this.closeFd(inode);
     }
   }
 }

@@ -18,7 +18,8 @@ export class Node {
   constructor(
     /** The stable id (the node id, except for the root, which is node 1). */
     readonly id: bigint,
-    readonly inode: Inode,
+    /** The file; replaced when its old file was deleted and the id went to a new one (Nodes.lookedUp). */
+    public inode: Inode,
   ) {}
 }
 
@@ -49,7 +50,13 @@ export class Nodes {
    */
   lookedUp(entry: Entry, count = 1): Node {
     let node = this.byId.get(entry.inode.id);
-    if (node) this.release(entry.inode);
+    if (node && node.inode !== entry.inode) {
+      // The node's file was deleted and its id went to this file: one node
+      // id names it now (the kernel sees the new generation and retires its
+      // inode of the old file), so the node moves to the new Inode.
+      this.release(node.inode);
+      node.inode = entry.inode;
+    } else if (node) this.release(entry.inode);
     else {
       node = new Node(entry.inode.id, entry.inode);
       this.byId.set(node.id, node);

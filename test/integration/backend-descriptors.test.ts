@@ -76,7 +76,7 @@ test('out of descriptors: the client gets ENFILE and the operator one warning, n
 });
 
 // On its own ext4 image: on the shared /tmp another test may take the freed inode number first.
-(loop.ok ? test : test.skip)(`a let-go inode whose file was deleted on SRC and whose number went to a new file: the id names the new file${loop.ok ? '' : ` (${loop.reason})`}`, async (t) => {
+(loop.ok ? test : test.skip)(`a let-go inode whose file was deleted on SRC and whose number went to a new file: the id names the new file, the old Inode gets ESTALE${loop.ok ? '' : ` (${loop.reason})`}`, async (t) => {
   const base = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
   t.teardown(() => rm(base, { recursive: true, force: true }));
   const src = (await loopImages(t, base, ['ext4'])).dirs.ext4;
@@ -99,10 +99,12 @@ test('out of descriptors: the client gets ENFILE and the operator one warning, n
   }
   if (!name) return t.fail('the filesystem did not reuse the inode number (ext4 does at once)');
   const found = await be.lookup(be.root, name);
-  t.is(found.inode, old.inode, 'one id, one Inode');
+  t.is(found.inode.id, old.inode.id, 'the same id (the same inode number on the same disk)');
+  t.not(found.inode, old.inode, 'a new Inode for the new file');
   const fh = await be.open(found.inode, 0);
   t.is((await be.read(fh, 20, 0n)).toString(), `new ${name.slice(1)}`, 'it opens the new file');
   await be.release(fh);
+  await t.throwsAsync(be.getattr(old.inode), { code: 'ESTALE' }, 'whoever held the old file (a 9P fid) never reaches the new one');
   for (const e of [old, found, ...others]) be.forget(e.inode);
   t.is(be.inodes.size, 1);
 });

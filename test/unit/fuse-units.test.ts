@@ -53,6 +53,14 @@ test('node table: one node per file, lookups counted, the backend reference give
   t.deepEqual(released, [11n, 11n], 'forgotten: the node\'s own reference went back');
   nodes.forget(11n, 1n);
   t.is(released.length, 2, 'a forget for an unknown node is ignored');
+  // The file behind a node was deleted and its id went to a new file: the node moves to the new Inode.
+  const first = inode(12n);
+  const node = nodes.lookedUp({ inode: first, attr: {} as Attr });
+  const second = inode(12n);
+  t.is(nodes.lookedUp({ inode: second, attr: {} as Attr }), node);
+  t.is(node.inode, second);
+  t.deepEqual(released.slice(2), [12n], 'the old Inode\'s reference went back');
+  t.is(node.lookups, 2);
 });
 
 test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before 1970)', (t) => {
