@@ -14,12 +14,12 @@
     },
     {
       "target_name": "stableid_sys",
-      "sources": ["lib/sys/native/sys.c"],
+      "sources": ["lib/sys/native/sys.c", "lib/sys/native/node-error.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     },
     {
       "target_name": "stableid_handles",
-      "sources": ["lib/sys/native/handles.c"],
+      "sources": ["lib/sys/native/handles.c", "lib/sys/native/node-error.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     },
     {

@@ -10,6 +10,7 @@ import * as sys from '../sys/sys.js';
 import { type Attr, attrFromStatx, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID } from './attr.js';
 import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
 import { formatFor, type HandleFormat } from '../sys/handle-formats.js';
+import { fsType, kernelHandle } from '../sys/handles.js';
 import { type Inode, InodeTable } from './inodes.js';
 import type { IdOpener } from './open-by-id.js';
 import type { ByteRange, Cancelled, LockOwner, LockTable } from './locks.js';
@@ -149,10 +150,10 @@ export class PassthroughBackend implements Backend {
       const mount = sys.handleMount(h);
       let format = this.formats.get(mount);
       if (!format) {
-        format = this.inodes.use(inode, (fd) => statfs(`/proc/self/fd/${fd}`)).then((s) => formatFor(s.type), () => undefined);
+        format = this.inodes.use(inode, (fd) => fsType(fd)).then(formatFor, () => undefined);
         this.formats.set(mount, format);
       }
-      gen = (await format)?.generation({ type: h.readInt32LE(4), handle: h.subarray(8), mountId: mount }) ?? 0;
+      gen = (await format)?.generation(kernelHandle(h)) ?? 0;
     }
     inode.generation ??= gen;
     return inode.generation;
@@ -172,14 +173,17 @@ export class PassthroughBackend implements Backend {
 
   async parent(dir: Inode): Promise<Entry> {
     if (dir === this.root) return { inode: this.inodes.ref(this.root), attr: await this.getattr(this.root) };
-    const up = await this.pin(dir, '..');
+    // Checked before it is adopted: a directory above the export gets no
+    // Inode, and no id (which could grow the table for a foreign disk).
+    const fd = sys.openPath(this.inodes.fd(dir), '..', C.O_DIRECTORY);
+    if (fd < 0) throw sys.errnoError(-fd, 'openat', '..');
     try {
-      await this.checkBeneathRoot(up.inode);
-      return up;
+      this.checkBeneathRoot(fd, dir.id);
     } catch (err) {
-      this.forget(up.inode);
+      sys.close(fd);
       throw err;
     }
+    return this.adoptFd(fd);
   }
 
   /**
@@ -187,9 +191,9 @@ export class PassthroughBackend implements Backend {
    * has its descriptor: its '..' must not lead above the export. Walk up to
    * the root; reaching the filesystem's top (or MAX_DEPTH) first is EACCES.
    */
-  private async checkBeneathRoot(dir: Inode): Promise<void> {
+  private checkBeneathRoot(start: number, child: bigint): void {
     const sx = sys.statxBuffer();
-    let fd = this.inodes.fd(dir);
+    let fd = start;
     let owned = false;
     try {
       for (let depth = 0; depth < MAX_DEPTH; depth++) {
@@ -206,7 +210,7 @@ export class PassthroughBackend implements Backend {
     } finally {
       if (owned) sys.close(fd);
     }
-    throw new FsError('EACCES', `directory ${dir.id} has been moved out of the export`);
+    throw new FsError('EACCES', `the parent of directory ${child} is outside the export (moved out of it)`);
   }
 
   hold(inode: Inode): Inode {
@@ -316,7 +320,7 @@ export class PassthroughBackend implements Backend {
    * a setgid directory the group stays the directory's, as the kernel gave it.
    */
   private async own(entry: Entry, dir: Inode, caller?: Caller): Promise<boolean> {
-    if (!this.chownToCaller || !caller || this.creds(caller) || caller.groups) return false;
+    if (!this.chownToCaller || !caller || caller.groups) return false; // with groups: made as the caller (creds())
     if (entry.attr.uid !== 0) return false;
     const dirMode = Number(sys.statx(this.inodes.fd(dir), '', sys.AT_EMPTY_PATH, sys.statxBuffer())[sys.Sx.mode]);
     await this.inodes.use(entry.inode, (fd) => sys.fchownat(fd, caller.uid, dirMode & S_ISGID ? -1 : caller.gid));

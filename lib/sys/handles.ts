@@ -6,9 +6,7 @@
 import { createRequire } from 'node:module';
 import * as sys from './sys.js';
 
-export const AT_EMPTY_PATH = 0x1000;
-export const AT_SYMLINK_FOLLOW = 0x400;
-export const O_PATH = 0o10000000;
+export { AT_EMPTY_PATH, O_PATH } from './sys.js';
 
 /** A kernel file handle as name_to_handle_at(2) gives it; the bytes are in the machine's byte order. */
 export interface KernelHandle {
@@ -35,10 +33,15 @@ function load(): HandlesAddon {
 
 /** name_to_handle_at(2) of a descriptor itself (path '' with AT_EMPTY_PATH; an O_PATH descriptor works). */
 export async function nameToHandle(fd: number, path: string, flags = 0): Promise<KernelHandle> {
-  if (path !== '' || !(flags & AT_EMPTY_PATH)) throw new TypeError('nameToHandle takes a descriptor itself: path "" with AT_EMPTY_PATH');
+  if (path !== '' || !(flags & sys.AT_EMPTY_PATH)) throw new TypeError('nameToHandle takes a descriptor itself: path "" with AT_EMPTY_PATH');
   const h = sys.nameToHandle(fd);
   if (typeof h === 'number') throw sys.errnoError(-h, 'name_to_handle_at', `fd ${fd}`);
-  return { mountId: sys.handleMount(h), type: h.readInt32LE(4), handle: h.subarray(8) };
+  return kernelHandle(h);
+}
+
+/** A sys.nameToHandle() result ([u32 mount id, i32 type, bytes]) as a KernelHandle. */
+export function kernelHandle(raw: Buffer): KernelHandle {
+  return { mountId: sys.handleMount(raw), type: raw.readInt32LE(4), handle: raw.subarray(8) };
 }
 
 /**
@@ -49,7 +52,7 @@ export async function openByHandle(mountFd: number, type: number, handle: Buffer
   const raw = Buffer.alloc(8 + handle.length);
   raw.writeInt32LE(type, 4);
   handle.copy(raw, 8);
-  const fd = sys.openByHandle(mountFd, raw, flags & ~O_PATH);
+  const fd = sys.openByHandle(mountFd, raw, flags & ~sys.O_PATH);
   if (fd < 0) throw sys.errnoError(-fd, 'open_by_handle_at', `type ${type}`);
   return fd;
 }

@@ -48,8 +48,15 @@ check(`file handles on the mount survive a restart, a new device number and swap
 
   await server.stop();
   // Another mount takes the device number; the images come back at each other's st_dev.
-  await run('mount', ['-t', 'tmpfs', 'stableid-fh-other', other]);
-  t.teardown(() => run('umount', ['-l', other]).catch(() => undefined));
+  // (Anonymous device numbers go lowest free first: tmpfs mounts are made until one holds it.)
+  let taken = false;
+  for (let i = 0; i < 64 && !taken; i++) {
+    const dir = join(other, String(i));
+    await mkdir(dir);
+    await run('mount', ['-t', 'tmpfs', 'stableid-fh-other', dir]);
+    t.teardown(() => run('umount', ['-l', dir]).catch(() => undefined));
+    taken = (await stat(dir)).dev === devBefore;
+  }
   await imgs.reattachReversed();
   for (const top of ['top', 'ext4', 'xfs']) {
     await rename(join(src, top, 'a/b/c/moved'), join(src, top, 'a/moved-here'));

@@ -31,6 +31,7 @@
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
+#include "node-error.h"
 
 // XFS_IOC_BULKSTAT (Linux 5.4+), from the kernel's uapi xfs_fs.h: a 64-byte
 // request header followed by 192-byte records. Only bs_ino and bs_gen are read.
@@ -118,20 +119,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_create_int64(env, w->result, &v);
     napi_resolve_deferred(env, w->deferred, v);
   } else {
-    int err = w->err ? w->err : EIO;
-    const char *name = strerrorname_np(err);
-    char text[4200];
-    snprintf(text, sizeof text, "%s: %s, %s%s%s", name ? name : "EIO", strerror(err), names[w->kind], w->path ? " " : "",
-             w->path ? w->path : "");
-    napi_value code, msg, syscall_, errnum;
-    napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, code, msg, &v);
-    napi_create_string_utf8(env, names[w->kind], NAPI_AUTO_LENGTH, &syscall_);
-    napi_set_named_property(env, v, "syscall", syscall_);
-    napi_create_int32(env, -err, &errnum);  // Node's convention: negative errno
-    napi_set_named_property(env, v, "errno", errnum);
-    napi_reject_deferred(env, w->deferred, v);
+    napi_reject_deferred(env, w->deferred, node_error(env, w->err ? w->err : EIO, names[w->kind], w->path));
   }
   napi_delete_async_work(env, w->work);
   free(w->path);

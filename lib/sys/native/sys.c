@@ -23,6 +23,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "node-error.h"
 
 enum kind {
   MKDIRAT, MKNODAT, SYMLINKAT, UNLINKAT, RENAMEAT2, LINKAT, FCHOWNAT, FCHMOD, UTIMENSAT, READLINKAT,
@@ -210,22 +211,6 @@ static void execute_as(napi_env env, void *data) {
   w->err = rc == 0 ? 0 : errno;
 }
 
-static napi_value make_error(napi_env env, int err, const char *syscall, const char *what) {
-  const char *name = strerrorname_np(err);
-  char text[512];
-  snprintf(text, sizeof text, "%s: %s, %s%s%.300s%s", name ? name : "EIO", strerror(err), syscall, what ? " '" : "", what ? what : "",
-           what ? "'" : "");
-  napi_value v, code, msg, sc, errnum;
-  napi_create_string_utf8(env, name ? name : "EIO", NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
-  napi_create_error(env, code, msg, &v);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sc);
-  napi_set_named_property(env, v, "syscall", sc);
-  napi_create_int32(env, -err, &errnum);  // Node's convention: negative errno
-  napi_set_named_property(env, v, "errno", errnum);
-  return v;
-}
-
 static void complete(napi_env env, napi_status status, void *data) {
   struct work *w = data;
   napi_value v;
@@ -251,7 +236,7 @@ static void complete(napi_env env, napi_status status, void *data) {
     napi_resolve_deferred(env, w->deferred, v);
   } else {
     const char *what = w->kind == SYMLINKAT || w->kind == GETXATTR || w->kind == SETXATTR || w->kind == REMOVEXATTR || w->kind == LINKAT ? w->name2 : w->name;
-    napi_reject_deferred(env, w->deferred, make_error(env, w->err ? w->err : EIO, syscall_names[w->kind], what));
+    napi_reject_deferred(env, w->deferred, node_error(env, w->err ? w->err : EIO, syscall_names[w->kind], what));
   }
   if (w->work) napi_delete_async_work(env, w->work);
   free(w->name);
@@ -532,23 +517,27 @@ static napi_value js_openat(napi_env env, napi_callback_info info) {
   return num(env, r < 0 ? -err : r);
 }
 
-// close(fd) -> 0 or -errno: O_PATH descriptors close without I/O.
-static napi_value js_close(napi_env env, napi_callback_info info) {
+// The one argument of the calls below, a descriptor; false (a TypeError naming `usage` thrown) if missing.
+static bool fd_arg(napi_env env, napi_callback_info info, int32_t *fd, const char *usage) {
   napi_value argv[1];
   size_t argc = 1;
-  int32_t fd;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "close(fd)"), NULL;
+  if (argc >= 1 && napi_get_value_int32(env, argv[0], fd) == napi_ok) return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
+// close(fd) -> 0 or -errno: O_PATH descriptors close without I/O.
+static napi_value js_close(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!fd_arg(env, info, &fd, "close(fd)")) return NULL;
   return num(env, close(fd) == 0 ? 0 : -errno);
 }
 
 // fdFlags(fd) -> fcntl(F_GETFL) (access mode and status flags) or -errno: never waits.
 static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  size_t argc = 1;
   int32_t fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "fdFlags(fd)"), NULL;
+  if (!fd_arg(env, info, &fd, "fdFlags(fd)")) return NULL;
   int r = fcntl(fd, F_GETFL);
   return num(env, r < 0 ? -errno : r);
 }
@@ -587,11 +576,8 @@ static napi_value js_raise_nofile(napi_env env, napi_callback_info info) {
 // can be closed and the very same inode opened again later (never another:
 // the handle carries the generation).
 static napi_value js_name_to_handle(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  size_t argc = 1;
   int32_t fd;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) return napi_throw_type_error(env, NULL, "nameToHandle(fd)"), NULL;
+  if (!fd_arg(env, info, &fd, "nameToHandle(fd)")) return NULL;
   union { struct file_handle fh; char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ]; } u;
   u.fh.handle_bytes = MAX_HANDLE_SZ;
   int mount_id;
