@@ -12,6 +12,8 @@ export interface MountInfo {
   /** The mount's root inside its filesystem (a btrfs subvolume, a bind-mounted subdirectory). */
   fsRoot: string;
   mountPoint: string;
+  /** Per-mount options (rw,nosuid,nodev,noexec,relatime ...): what statvfs's f_flag reports. */
+  mountOptions: string;
   fstype: string;
   source: string;
   superOptions: string;
@@ -34,6 +36,7 @@ export function parseMountinfo(text: string): MountInfo[] {
       dev: (major << 20) | minor,
       fsRoot: unescape(f[3]!),
       mountPoint: unescape(f[4]!),
+      mountOptions: f[5]!,
       fstype: f[dash + 1]!,
       source: unescape(f[dash + 2]!),
       superOptions: f[dash + 3]!,

@@ -29,6 +29,7 @@
 // Concurrency: any number of calls may be in flight; the backend holds no
 // per-request state except open handles, which are valid until release().
 import type { Attr } from './attr.js';
+import type { MountInfo } from '../mountinfo.js';
 import type { Inode } from './inodes.js';
 import type { ByteRange, Cancelled, LockOwner } from './locks.js';
 
@@ -86,6 +87,17 @@ export interface StatFs {
 /** An open file: an opaque number the backend hands out and takes back. */
 export type Handle = number;
 
+/**
+ * A directory's names (no '.' or '..') and, where the listing itself shows
+ * them truly (lib/backend/dirent-ino.ts), each name's stable id and S_IFMT
+ * type as of the listing; id 0n: not known, statAt or idsAt the name.
+ */
+export interface DirListing {
+  names: string[];
+  ids: BigUint64Array;
+  modes: Uint32Array;
+}
+
 export interface Backend {
   /** The export root (its reference lasts as long as the backend). */
   readonly root: Inode;
@@ -134,13 +146,23 @@ export interface Backend {
   fd?(fh: Handle): number | undefined;
   /** Names in dir, except '.' and '..': a snapshot, to be looked up (or statAt'd) one by one. */
   readdir(dir: Inode): Promise<string[]>;
+  /** readdir(), with the ids and types the listing itself gave. Optional. */
+  list?(dir: Inode): Promise<DirListing>;
   /** Attr of dir's '..' for listings (the root's is its own); never a file outside the export. */
   parentAttr(dir: Inode): Promise<Attr>;
   /** Attr of dir/name without taking a reference (readdir's d_ino, d_type); ENOENT if gone. */
   statAt(dir: Inode, name: string): Promise<Attr>;
+  /**
+   * Stable id and mode (type) of each name of a listing, undefined for a name
+   * gone since: what a plain directory entry shows, cheaper than statAt per
+   * name. Optional; front-ends fall back to statAt.
+   */
+  idsAt?(dir: Inode, names: string[]): Promise<Array<{ ino: bigint; mode: number } | undefined>>;
   statfs(node: Inode): Promise<StatFs>;
   /** mask as access(2): F_OK or any of R_OK|W_OK|X_OK, checked for this process. */
   access(node: Inode, mask: number): Promise<void>;
+  /** The mount the file is on, as the server reached it (its flags: noexec, nosuid ...). */
+  mountOf?(node: Inode): Promise<MountInfo | undefined>;
   getxattr(node: Inode, name: string): Promise<Buffer>;
   listxattr(node: Inode): Promise<string[]>;
   /** flags: XATTR_CREATE (1) or XATTR_REPLACE (2) or 0. */

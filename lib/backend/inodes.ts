@@ -19,8 +19,12 @@
 import { FsError } from '../errno.js';
 import * as sys from '../sys/sys.js';
 import { S_IFDIR } from './attr.js';
+import { type LruLinks, LruList } from './lru.js';
 
-export class Inode {
+export class Inode implements LruLinks<Inode> {
+  lruPrev: Inode | undefined = undefined;
+  lruNext: Inode | undefined = undefined;
+  inLru = false;
   /** References held by front-ends (FUSE lookups count once per node; one per 9P fid). */
   refs = 0;
   /** The O_PATH descriptor, or -1 while let go (reopened from `handle`). */
@@ -72,7 +76,7 @@ export class InodeTable {
   readonly budget: number;
   private readonly byId = new Map<bigint, Inode>();
   /** Inodes that hold a descriptor they could let go, least recently used first. */
-  private readonly lru = new Map<Inode, true>();
+  private readonly lru = new LruList<Inode>();
   private readonly mounts = new Map<number, Mount>();
   private open = 0;
   private readonly warn: (msg: string) => void;
@@ -131,7 +135,7 @@ export class InodeTable {
     if (inode.handle) {
       const m = this.mount(inode);
       m.open.add(inode);
-      this.lru.set(inode, true);
+      this.lru.touch(inode);
       if (m.anchor < 0 && type === S_IFDIR) {
         const anchor = sys.openDirFd(fd);
         if (anchor >= 0) {
@@ -191,8 +195,7 @@ export class InodeTable {
     }
     if (inode.fd < 0) this.reopen(inode);
     else if (inode.handle) {
-      this.lru.delete(inode); // most recently used now
-      this.lru.set(inode, true);
+      this.lru.touch(inode); // most recently used now
     }
     return inode.fd;
   }
@@ -277,14 +280,14 @@ export class InodeTable {
     this.open++;
     m.closed--;
     m.open.add(inode);
-    this.lru.set(inode, true);
+    this.lru.touch(inode);
     this.trim(inode);
   }
 
   /** Let the least recently used descriptors go until the budget holds (only where they can be reopened; never `keep`, about to be used). */
   private trim(keep?: Inode): void {
     if (this.open <= this.budget) return;
-    for (const inode of this.lru.keys()) {
+    for (const inode of this.lru.oldestFirst()) {
       if (this.open <= this.budget) break;
       const m = this.mount(inode);
       if (inode.busy > 0 || m.anchor < 0 || inode === keep) continue;

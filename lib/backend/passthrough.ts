@@ -3,18 +3,21 @@
 // most one name component, never following a symlink, and reports the
 // stable id.
 import { constants as C } from 'node:fs';
-import { access, readdir, statfs } from 'node:fs/promises';
+import { access, statfs } from 'node:fs/promises';
 import { FsError, isCode } from '../errno.js';
 import type { IdMapper } from '../mapper/mapper.js';
 import * as sys from '../sys/sys.js';
 import { type Attr, attrFromStatx, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_ISGID } from './attr.js';
-import { type Backend, type Caller, type Entry, type Handle, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
+import { type Backend, type Caller, type DirListing, type Entry, type Handle, RENAME_EXCHANGE, RENAME_NOREPLACE, type SetAttr, type StatFs, type TimeSet, XATTR_CREATE, XATTR_REPLACE } from './backend.js';
 import { formatFor, type HandleFormat } from '../sys/handle-formats.js';
 import { fsType, kernelHandle } from '../sys/handles.js';
+import { direntInoIsIno } from './dirent-ino.js';
 import { type Inode, InodeTable } from './inodes.js';
 import type { IdOpener } from './open-by-id.js';
 import type { ByteRange, Cancelled, LockOwner, LockTable } from './locks.js';
 import { OpenFiles } from './open-files.js';
+import { mountOfFd } from './mount-of.js';
+import type { MountInfo } from '../mountinfo.js';
 
 export interface PassthroughOptions {
   /** Absolute path of the export root (SRC): resolved once, at open(). */
@@ -79,8 +82,12 @@ export class PassthroughBackend implements Backend {
    * stableid's own files in the export root (the cluster lock) do not exist
    * for clients: looking them up is ENOENT, making or removing them EPERM.
    */
+  private isHidden(dir: Inode, name: string): boolean {
+    return dir === this.root && this.mapper.isReservedName(name);
+  }
+
   private hidden(dir: Inode, name: string, change = false): void {
-    if (dir !== this.root || !this.mapper.isReservedName(name)) return;
+    if (!this.isHidden(dir, name)) return;
     if (change) throw new FsError('EPERM', `${name} is reserved for stableid`);
     throw new FsError('ENOENT', `${name} is reserved for stableid`);
   }
@@ -461,17 +468,59 @@ export class PassthroughBackend implements Backend {
     return this.files.unlockOwner(fh, owner);
   }
 
-  readdir(dir: Inode): Promise<string[]> {
-    if (dir.type !== S_IFDIR) return Promise.reject(new FsError('ENOTDIR', `inode ${dir.id} is not a directory`));
-    // The magic link names the pinned directory itself, however it was moved.
-    const names = this.inodes.use(dir, (fd) => readdir(`/proc/self/fd/${fd}`));
-    return dir === this.root ? names.then((ns) => ns.filter((n) => !this.mapper.isReservedName(n))) : names;
+  async readdir(dir: Inode): Promise<string[]> {
+    return (await this.list(dir)).names;
+  }
+
+  async list(dir: Inode): Promise<DirListing> {
+    if (dir.type !== S_IFDIR) throw new FsError('ENOTDIR', `inode ${dir.id} is not a directory`);
+    // Past its first 64 KiB on libuv's pool (sys.listDir): a listing's cost
+    // grows with the directory, and a user can make one of a million names.
+    const e = await this.inodes.use(dir, (fd) => sys.listDir(fd));
+    const trusted = direntInoIsIno(e.fsType);
+    const n = e.names.length;
+    const out: DirListing = { names: [], ids: new BigUint64Array(n), modes: new Uint32Array(n) };
+    for (let i = 0; i < n; i++) {
+      const name = e.names[i];
+      if (this.isHidden(dir, name)) continue;
+      const k = out.names.push(name) - 1;
+      const type = e.types[i];
+      if (!trusted || type === sys.DT_UNKNOWN || type === sys.DT_DIR) continue;
+      const id = this.mapper.knownId(dir.dev, e.inos[i]);
+      if (id === undefined) continue;
+      out.ids[k] = id;
+      out.modes[k] = type << 12;
+    }
+    return out;
   }
 
   async statAt(dir: Inode, name: string): Promise<Attr> {
     checkName(name);
     this.hidden(dir, name);
     return (await this.statAtFd(this.inodes.fd(dir), name)).attr;
+  }
+
+  /**
+   * One statx per name on the JS thread into one buffer, the id from the
+   * table's known prefixes, no promise or Attr per name (find over 20k
+   * files: test/bench/e2e/fuse-metadata.bench.ts); a name on a device or
+   * prefix not in the table yet goes the full way (which may add one).
+   */
+  async idsAt(dir: Inode, names: string[]): Promise<Array<{ ino: bigint; mode: number } | undefined>> {
+    const dfd = this.inodes.fd(dir);
+    const sx = sys.statxBuffer();
+    const out: Array<{ ino: bigint; mode: number } | undefined> = [];
+    for (const name of names) {
+      // (A name with '/' is refused by the addon: tryStatx < 0.)
+      if (this.isHidden(dir, name) || sys.tryStatx(dfd, name, 0, sx) < 0) {
+        out.push(undefined);
+        continue;
+      }
+      const mode = Number(sx[sys.Sx.mode]);
+      const id = this.mapper.knownId(sx[sys.Sx.dev], sx[sys.Sx.ino]);
+      out.push(id !== undefined ? { ino: id, mode } : await this.statAt(dir, name).then((a) => ({ ino: a.ino, mode: a.mode }), () => undefined));
+    }
+    return out;
   }
 
   async parentAttr(dir: Inode): Promise<Attr> {
@@ -491,6 +540,10 @@ export class PassthroughBackend implements Backend {
 
   async access(node: Inode, mask: number): Promise<void> {
     await this.inodes.use(node, (fd) => access(`/proc/self/fd/${fd}`, mask));
+  }
+
+  mountOf(node: Inode): Promise<MountInfo | undefined> {
+    return this.inodes.use(node, mountOfFd);
   }
 
   // Through /proc/self/fd/N: on a symlink's descriptor these act on the link

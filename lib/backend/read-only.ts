@@ -43,6 +43,7 @@ export function readOnly(inner: Backend): Backend {
     copyFileRange: refuse,
     open: (node, flags) => (flags & WRITE_FLAGS ? refuse() : inner.open(node, flags)),
     access: (node, mask) => (mask & W_OK ? refuse() : inner.access(node, mask)),
+    mountOf: inner.mountOf && ((node) => inner.mountOf!(node)),
     setattr: refuse,
     mknod: refuse,
     mkdir: refuse,

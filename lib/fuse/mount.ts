@@ -12,10 +12,14 @@ import { promisify } from 'node:util';
 import type { Backend } from '../backend/backend.js';
 import { isCode } from '../errno.js';
 import { FSTYPE, mountAt } from './mountinfo.js';
-import { type Native, native as loadNative, Op, type Req, type Session } from './native.js';
+import { MS_NOSUID, mountSpec } from './mount-spec.js';
+import { bindReplies, type MountSpec, type Native, native as loadNative, type Req, type Session, type SessionInfo } from './native.js';
+import { OPS, requestName } from './op-table.js';
 import { FuseOps } from './ops.js';
-import { fuseArgs, type MountOptions } from './options.js';
-import { withTimeout } from './preflight.js';
+import type { MountOptions } from './options.js';
+import { Passthrough } from './passthrough.js';
+import { settlesWithin, withTimeout } from './preflight.js';
+import { requests as sysRequests } from '../sys/sys.js';
 
 const run = promisify(execFile);
 const EPERM = 1;
@@ -28,8 +32,6 @@ export interface StartOptions {
   warn?: (msg: string) => void;
   /** How long unmount() waits for clients to let go before aborting the connection. */
   graceMs?: number;
-  /** Called for every request that reaches JS (for `stableid status`; must be cheap). */
-  onRequest?: (op: Op) => void;
 }
 
 export class FuseMount {
@@ -48,8 +50,29 @@ export class FuseMount {
     private readonly opts: StartOptions,
   ) {
     this.ended = new Promise((resolve) => (this.resolveEnded = resolve));
-    this.ops = new FuseOps({ backend: opts.backend, native, cache: opts.options.cache, noatime: opts.options.noatime, directIo: opts.options.threads > 1, callerGroups: opts.options.allowOther, warn: opts.warn });
+    const session = () => {
+      if (!this.session) throw new Error('the FUSE session is gone');
+      return this.session;
+    };
+    const be = opts.backend;
+    const passthrough = new Passthrough({
+      open: (fd, nodeId) => native.backingOpen(session(), fd, nodeId),
+      close: (id, nodeId) => native.backingClose(session(), id, nodeId),
+      fdOf: (fh) => be.fd?.(fh),
+      enabled: () => (this.passthroughOn ??= this.session ? native.info(this.session).passthrough : false),
+      warn: (msg) => opts.warn?.(msg),
+    });
+    const killprivV2 = () => (this.killprivOn ??= this.session ? native.info(this.session).killprivV2 : false);
+    this.spec = mountSpec(opts.options.fuse, opts.options.fsname, 'stableid');
+    this.ops = new FuseOps({ backend: be, replies: bindReplies(native, session), passthrough, cache: opts.options.cache, noatime: opts.options.noatime, directIo: opts.options.threads > 1, callerGroups: opts.options.allowOther, warn: opts.warn, killprivV2, mountSuid: !(this.spec.flags & MS_NOSUID) });
   }
+
+  /** How the connection is mounted (its MS_* flags decide KILLPRIV_V2 and the exec rules too). */
+  private readonly spec: MountSpec;
+
+  /** Settled at the first open (INIT is answered before any request). */
+  private passthroughOn: boolean | undefined;
+  private killprivOn: boolean | undefined;
 
   static async start(opts: StartOptions): Promise<FuseMount> {
     const nat = loadNative();
@@ -57,8 +80,12 @@ export class FuseMount {
     const o = opts.options;
     m.session = nat.mount(
       opts.mountpoint,
-      fuseArgs(o),
-      { entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0, posixAcl: o.posixAcl ? 1 : 0, exportSupport: o.exportSupport ? 1 : 0, threads: o.threads },
+      m.spec,
+      {
+        entryTimeout: o.entryTimeout, attrTimeout: o.attrTimeout, maxWrite: o.maxWrite, maxBackground: 64, writeback: o.writeback ? 1 : 0,
+        posixAcl: o.posixAcl ? 1 : 0, exportSupport: o.exportSupport ? 1 : 0, passthrough: o.passthrough ? 1 : 0, readdirplusAuto: o.readdirplusAuto ? 1 : 0, threads: o.threads,
+        spinMicros: o.spinMicros, killpriv: m.spec.flags & MS_NOSUID ? 1 : 0,
+      },
       m.dispatch,
     );
     const entry = await mountAt(opts.mountpoint).catch(() => undefined);
@@ -66,29 +93,42 @@ export class FuseMount {
     return m;
   }
 
-  /** What INIT negotiated with the kernel (zeros until the first request). */
-  info(): { maxWrite: number; maxReadahead: number } {
-    return this.session ? this.native.info(this.session) : { maxWrite: 0, maxReadahead: 0 };
+  /** What INIT negotiated with the kernel (zeros until it is answered). */
+  info(): SessionInfo {
+    if (!this.session) return { maxWrite: 0, maxReadahead: 0, minor: 0, passthrough: false, passthroughOff: 'not mounted', killprivV2: false };
+    const info = this.native.info(this.session);
+    return this.opts.options.passthroughOff ? { ...info, passthroughOff: this.opts.options.passthroughOff } : info;
   }
 
-  private readonly dispatch = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown): void => {
-    if (op === Op.ENDED) {
+  /** Requests by name since the mount, counted by the addon (also those JS never sees: data threads, INIT). */
+  requestCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    if (!this.session) return out;
+    this.native.counts(this.session).forEach((n, code) => {
+      if (n > 0) out[requestName(code)] = n;
+    });
+    return out;
+  }
+
+  private readonly dispatch = (op: number, req: Req | undefined, ino: bigint, ...args: unknown[]): void => {
+    if (op === OPS.ENDED[0]) {
       this.ops.end();
       void this.finish();
       return;
     }
-    this.opts.onRequest?.(op);
-    if (op === Op.FORGET) {
-      this.ops.handle(op, req, ino, a, b, c, d);
+    if (req === undefined) {
+      this.ops.handle(op, req, ino, args);
       return;
     }
     // Count requests in flight: the native session may be freed only when
     // none of them can still reply through it.
     this.inflight++;
+    sysRequests.begin();
     const done = () => {
+      sysRequests.end();
       if (--this.inflight === 0) this.idleWaiter?.();
     };
-    this.ops.handle(op, req, ino, a, b, c, d, done);
+    this.ops.handle(op, req, ino, args, done);
   };
 
   private async finish(): Promise<void> {
@@ -138,15 +178,5 @@ export async function abortConnection(connection: number): Promise<void> {
     if (!isCode(err, 'ENOENT') || (await mountAt(FUSECTL))) throw err;
     await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL], { timeout: 10_000 });
     await writeFile(abort, '1');
-  }
-}
-
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)));
-  try {
-    return await Promise.race([p.then(() => true), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

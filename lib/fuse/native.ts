@@ -1,51 +1,22 @@
 // The N-API addon (lib/fuse/native/*.c, built by node-gyp into
-// build/Release/stableid_fuse.node): typed, and loaded once on first use.
+// build/Release/stableid_fuse.node): typed, checked against this side's
+// tables (ops, attribute layout) and loaded once on first use.
 import { createRequire } from 'node:module';
+import { ATTR_LAYOUT } from './attr-buffer.js';
+import { checkOpTable } from './op-table.js';
 
-/** An opaque libfuse request; answer it with exactly one reply*. */
-export type Req = { readonly __brand: 'fuse_req' };
+/** A request: the kernel's unique id. Answer it with exactly one reply (a second one writes nothing). */
+export type Req = number;
 /** An opaque mounted session. */
 export type Session = { readonly __brand: 'fuse_session' };
 
-// Keep equal to `enum op` in native/common.h.
-export const enum Op {
-  ENDED = 0, LOOKUP, FORGET, GETATTR, SETATTR, READLINK, MKNOD, MKDIR,
-  UNLINK, RMDIR, SYMLINK, RENAME, LINK, OPEN, READ, WRITE, FLUSH,
-  RELEASE, FSYNC, OPENDIR, READDIR, READDIRPLUS, RELEASEDIR, FSYNCDIR,
-  STATFS, SETXATTR, GETXATTR, LISTXATTR, REMOVEXATTR, ACCESS, CREATE,
-  GETLK, SETLK, FLOCK, FALLOCATE, LSEEK, COPY_FILE_RANGE,
-}
-
-/**
- * handler(op, req, ino, a, b, c, d), called on the JS thread for every request.
- * ino is the node id (the parent for name ops; 1n is the root). Per op:
- *   ENDED       a = loop result (req undefined: the session is over)
- *   LOOKUP      a = name                      FORGET   a = BigUint64Array [ino, nlookup, ...] (no req)
- *   GETATTR     a = fh or -1                  SETATTR  a = to_set bits, b = fh or -1, c = attr Buffer
- *   READLINK, STATFS: nothing                 MKNOD    a = name, b = mode, c = rdev (bigint)
- *   MKDIR       a = name, b = mode            UNLINK, RMDIR a = name
- *   SYMLINK     a = name, b = target          RENAME   a = name, b = new parent, c = new name, d = flags
- *   LINK        a = new parent, b = new name  OPEN, OPENDIR a = open flags
- *   READ, READDIR, READDIRPLUS a = fh, b = size, c = offset (bigint)
- *   WRITE       a = fh, b = data, c = offset  RELEASE, RELEASEDIR a = fh
- *   FLUSH       a = fh, b = lock owner (bigint)
- *   FSYNC, FSYNCDIR a = fh, b = datasync      SETXATTR a = name, b = value, c = flags
- *   GETXATTR    a = name, b = size            LISTXATTR a = size
- *   REMOVEXATTR a = name                      ACCESS   a = mask
- *   CREATE      a = name, b = mode, c = open flags
- *   GETLK, SETLK a = fh, b = lock owner (bigint), c = BigInt64Array [l_type, l_start, l_len, l_pid],
- *               d = may sleep (SETLK: F_SETLKW)
- *   FLOCK       a = fh, b = lock owner, c = flock(2) op (LOCK_NB when it may not sleep)
- *   FALLOCATE   a = fh, b = mode, c = offset (bigint), d = length (bigint)
- *   LSEEK       a = fh, b = offset (bigint), c = whence (SEEK_DATA or SEEK_HOLE)
- *   COPY_FILE_RANGE a = fh in, b = offset in (bigint), c = fh out, d = BigInt64Array [offset out, length, flags]
- */
-export type Handler = (op: Op, req: Req, ino: bigint, a?: unknown, b?: unknown, c?: unknown, d?: unknown) => void;
+/** handler(op, req, ino, ...args): called on the JS thread for every request; args by op (op-table.ts). */
+export type Handler = (op: number, req: Req | undefined, ino: bigint, ...args: unknown[]) => void;
 
 export interface SessionConfig {
   entryTimeout: number;
   attrTimeout: number;
-  /** Largest WRITE the kernel may send (bytes); libfuse caps it at 1 MiB. */
+  /** Largest WRITE the kernel may send (bytes); at most 1 MiB (256 pages). */
   maxWrite: number;
   maxBackground: number;
   /** 1 to ask for the kernel's writeback cache. */
@@ -54,17 +25,50 @@ export interface SessionConfig {
   posixAcl: number;
   /** 1: ask for FUSE_EXPORT_SUPPORT (LOOKUP(id, "."/"..") for ids not held). */
   exportSupport: number;
-  /** > 1: libfuse's multi-threaded loop (direct-fd reads and writes run on its workers). */
+  /** 1: ask for kernel passthrough (reads and writes of open files straight to the source). */
+  passthrough: number;
+  /** 1: readdirplus only when the caller stats what it lists. */
+  readdirplusAuto: number;
+  /** > 1: data threads that serve reads and writes on direct-fd handles. */
   threads: number;
+  /** How long (µs) to wait for the next request after a round before sleeping in the event loop. */
+  spinMicros: number;
+  /** 1: ask for FUSE_HANDLE_KILLPRIV_V2 (nosuid mounts only; native/init.c says why). */
+  killpriv: number;
+}
+
+/** How the connection is mounted (lib/fuse/mount-spec.ts). */
+export interface MountSpec {
+  fsname: string;
+  fstype: string;
+  /** MS_* flags for mount(2). */
+  flags: number;
+  /** Kernel options after fd, rootmode, user_id, group_id. */
+  data: string;
+  /** The whole option list for fusermount3 (non-root). */
+  fusermountOpts: string;
+}
+
+export interface SessionInfo {
+  maxWrite: number;
+  maxReadahead: number;
+  /** The FUSE protocol minor version both sides speak (0 before INIT). */
+  minor: number;
+  passthrough: boolean;
+  /** Why passthrough is off ('' when on). */
+  passthroughOff: string;
+  /** FUSE_HANDLE_KILLPRIV_V2 granted: the server clears setuid/setgid when the kernel says (kill-priv.ts). */
+  killprivV2: boolean;
 }
 
 /** replyOpen/replyCreate flags. */
 export const OPEN_KEEP_CACHE = 1;
 export const OPEN_DIRECT_IO = 2;
-/** The handle is an OS fd: the addon serves READ and WRITE on it itself (pread/pwrite, splice). */
+/** The handle is an OS fd: the addon serves READ, WRITE and FLUSH on it itself (pread/pwrite). */
 export const OPEN_FD = 8;
+const OPEN_FLAGS = { KEEP_CACHE: OPEN_KEEP_CACHE, DIRECT_IO: OPEN_DIRECT_IO, CACHE_DIR: 4, FD: OPEN_FD };
 
-// FUSE_SET_ATTR_* (fuse_lowlevel.h)
+// FATTR_* (the kernel's SETATTR valid bits)
 export const SET_MODE = 1 << 0;
 export const SET_UID = 1 << 1;
 export const SET_GID = 1 << 2;
@@ -74,43 +78,85 @@ export const SET_MTIME = 1 << 5;
 export const SET_ATIME_NOW = 1 << 7;
 export const SET_MTIME_NOW = 1 << 8;
 
-export interface Native {
-  mount(mountpoint: string, args: string[], config: SessionConfig, handler: Handler): Session;
-  /** Lazy unmount (root only): 0 or an errno. */
-  detach(session: Session): number;
-  /** After ENDED: join the loop thread and free the session. */
-  destroy(session: Session): void;
-  info(session: Session): { maxWrite: number; maxReadahead: number };
-  // Every reply returns 0, or a negative errno when the kernel stopped waiting.
+/** A reply's result for a request answered already (nothing was written). */
+export const NOT_PENDING = -114; // -EALREADY
+
+/** Replies for one session: each returns 0, NOT_PENDING, or a negative errno when the kernel stopped waiting. */
+export interface Replies {
   replyErr(req: Req, errno: number): number;
-  replyNone(req: Req): number;
   /** nodeId: when it is not attr.ino (the root is node 1). */
   replyEntry(req: Req, attr: Buffer, nodeId?: bigint): number;
   replyAttr(req: Req, attr: Buffer): number;
   replyReadlink(req: Req, target: string): number;
-  replyOpen(req: Req, fh: number, flags: number): number;
-  replyCreate(req: Req, attr: Buffer, fh: number, flags: number): number;
+  /** backingId > 0: kernel passthrough to that backing file. */
+  replyOpen(req: Req, fh: number, flags: number, backingId?: number): number;
+  replyCreate(req: Req, attr: Buffer, fh: number, flags: number, backingId?: number): number;
   replyWrite(req: Req, count: number): number;
   replyBuf(req: Req, data: Uint8Array): number;
   replyXattrSize(req: Req, size: number): number;
   replyStatfs(req: Req, values: BigUint64Array): number;
-  /** Sends names[0..] with their attrs and offset cookies until `size` is full; returns how many went (or a negative errno). */
-  replyDir(req: Req, size: number, names: string[], attrs: Buffer, offsets: Float64Array, plus: boolean): number;
-  /** [uid, gid, pid, umask] of the process that made the request. */
-  ctx(req: Req): [number, number, number, number];
-  /** Supplementary groups of the process that made the request. */
-  groups(req: Req): Uint32Array;
+  /**
+   * Sends names[0..] with their attrs and offset cookies until `size` is full; returns how many went (or a negative errno).
+   * plus: readdirplus, where full[i] 1 makes entry i a node the kernel keeps (a lookup), 0 a plain name.
+   */
+  replyDir(req: Req, size: number, names: string[], attrs: Buffer, offsets: Float64Array, plus: boolean, full?: Uint8Array): number;
   /** GETLK's answer: the lock in the way, or type F_UNLCK (2). */
   replyLock(req: Req, type: number, start: bigint, len: bigint, pid: number): number;
   replyLseek(req: Req, offset: bigint): number;
-  /** The kernel gave up on this request (its caller got a signal). Only before answering it. */
+  /** [uid, gid, pid, umask] of the process that made the request (umask: CREATE, MKNOD, MKDIR only). */
+  ctx(req: Req): [number, number, number, number];
+  /** Supplementary groups of the process that made the request. */
+  groups(req: Req): Uint32Array;
+  /** The kernel gave up on this request (its caller got a signal). */
   interrupted(req: Req): boolean;
+}
+
+type Bound<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (s: Session, ...a: A) => R : never };
+
+export interface Native extends Bound<Replies> {
+  mount(mountpoint: string, spec: MountSpec, config: SessionConfig, handler: Handler): Session;
+  /** Lazy unmount (root only): 0 or an errno. */
+  detach(session: Session): number;
+  /** Lazy unmount of a path with no session (root only), reached without following links: 0 or an errno. */
+  unmountPath(mountpoint: string): number;
+  /** After ENDED: stop the data threads and free the session. */
+  destroy(session: Session): void;
+  info(session: Session): SessionInfo;
+  /** Requests by kernel opcode since the mount, also those JS never saw. */
+  counts(session: Session): Float64Array;
+  /** Registers an open source file for passthrough: its backing id (> 0) or a negative errno. Node nodeId's security.capability is then answered by the addon from fd. */
+  backingOpen(session: Session, fd: number, nodeId: bigint): number;
+  backingClose(session: Session, id: number, nodeId: bigint): number;
+  opTable(): Array<[number, string, string]>;
+  attrLayout(): Record<string, number>;
+  openFlags(): Record<string, number>;
+}
+
+const REPLY_NAMES = ['replyErr', 'replyEntry', 'replyAttr', 'replyReadlink', 'replyOpen', 'replyCreate', 'replyWrite', 'replyBuf', 'replyXattrSize', 'replyStatfs', 'replyDir', 'replyLock', 'replyLseek', 'ctx', 'groups', 'interrupted'] as const;
+
+/** The replies with the session filled in (set once the mount exists). */
+export function bindReplies(nat: Native, session: () => Session): Replies {
+  const out: Record<string, unknown> = {};
+  for (const name of REPLY_NAMES) {
+    const fn = nat[name] as (s: Session, ...rest: unknown[]) => unknown;
+    out[name] = (...rest: unknown[]) => fn(session(), ...rest);
+  }
+  return out as unknown as Replies;
 }
 
 const require = createRequire(import.meta.url);
 let addon: Native | undefined;
 
 export function native(): Native {
-  addon ??= require('../../../build/Release/stableid_fuse.node') as Native;
-  return addon;
+  if (addon) return addon;
+  const nat = require('../../../build/Release/stableid_fuse.node') as Native;
+  checkOpTable(nat.opTable());
+  const layout = nat.attrLayout();
+  const diff = Object.entries(ATTR_LAYOUT).filter(([k, v]) => layout[k] !== v);
+  if (diff.length) throw new Error(`the FUSE addon's attribute layout differs from lib/fuse/attr-buffer.ts at ${diff.map(([k]) => k).join(', ')} (rebuild the addon: npm run install)`);
+  const flags = nat.openFlags();
+  const fdiff = Object.entries(OPEN_FLAGS).filter(([k, v]) => flags[k] !== v);
+  if (fdiff.length) throw new Error(`the FUSE addon's open flags differ from lib/fuse/native.ts at ${fdiff.map(([k]) => k).join(', ')} (rebuild the addon: npm run install)`);
+  addon = nat;
+  return nat;
 }

@@ -14,6 +14,10 @@ export class Node {
   handles: Set<number> | undefined;
   /** mtime and size when last opened: unchanged means the kernel may keep its page cache. */
   openStamp: string | undefined;
+  /** A directory listed with plain entries for its files (readdirplus without nodes). */
+  listedPlain = false;
+  /** A directory whose listed names the caller then looked up: its listings carry full entries. */
+  statsChildren = false;
 
   constructor(
     /** The stable id (the node id, except for the root, which is node 1). */

@@ -1,12 +1,23 @@
 // `-o` mount options, as mount(8) takes them: a comma-separated list, given
-// once or several times. Options of our own are taken out here; the rest are
-// mount options libfuse and the kernel know (allow_other, ro, nosuid, ...) and
-// go to libfuse unchanged, which refuses any it does not know.
+// once or several times. Options of our own are taken out here; the rest must
+// be mount options mount(2) or FUSE knows (allow_other, ro, nosuid, ...:
+// mount-spec.ts), and anything else is refused here, naming it.
+import { isMountOption, KNOWN_MOUNT_OPTIONS } from './mount-spec.js';
 import type { CacheMode } from './ops.js';
 
 export interface MountOptions {
-  /** Options passed to libfuse's session (mount options). */
+  /** Generic mount options (mount-spec.ts turns them into mount(2)'s flags and data). */
   fuse: string[];
+  /** The mount's source as df and /proc/mounts show it. */
+  fsname: string;
+  /** Kernel passthrough for open files when the kernel has it: on unless -o nopassthrough. */
+  passthrough: boolean;
+  /** Why passthrough is not asked for, when it is not (for the start-up log). */
+  passthroughOff?: string;
+  /** -o readdirplus=auto: the kernel asks for readdirplus only when it sees the caller stat what it lists. */
+  readdirplusAuto: boolean;
+  /** -o spin=US: how long the server waits for the next request before sleeping (0: never waits). */
+  spinMicros: number;
   entryTimeout: number;
   attrTimeout: number;
   cache: CacheMode;
@@ -32,7 +43,7 @@ export interface MountOptions {
   threads: number;
 }
 
-/** libfuse's ceiling for one request's payload (FUSE_MAX_MAX_PAGES * 4 KiB). */
+/** The kernel's ceiling for one request's payload (256 pages of 4 KiB). */
 export const MAX_WRITE = 1024 * 1024;
 
 export class OptionError extends Error {}
@@ -56,8 +67,7 @@ export function splitOptions(list: string): string[] {
   return out.filter((s) => s !== '');
 }
 
-/** One option, escaped to stand in a comma-separated list. */
-export const escapeOption = (s: string): string => s.replace(/[\\,]/g, (c) => `\\${c}`);
+export { escapeOption } from './mount-spec.js';
 
 /**
  * lists: the values of every `-o`. src names the mount (fsname) so that
@@ -66,6 +76,15 @@ export const escapeOption = (s: string): string => s.replace(/[\\,]/g, (c) => `\
 export function parseMountOptions(lists: string[], src: string): MountOptions {
   const opts: MountOptions = {
     fuse: [],
+    fsname: src,
+    // STABLEID_PASSTHROUGH=off: the whole test suite runs once without it.
+    passthrough: process.env.STABLEID_PASSTHROUGH !== 'off',
+    passthroughOff: process.env.STABLEID_PASSTHROUGH === 'off' ? 'turned off (STABLEID_PASSTHROUGH=off)' : undefined,
+    readdirplusAuto: false,
+    // A metadata request's cost is mostly the server's sleep and wake-up
+    // between requests; the next one usually comes within microseconds
+    // (test/bench/e2e/fuse-metadata.bench.ts). 50 µs of CPU per burst.
+    spinMicros: 50,
     // Safe defaults: SRC may change behind the mount, so the kernel re-checks
     // names and attributes every second, and keeps a file's pages only while
     // its mtime and size are unchanged between opens.
@@ -111,6 +130,18 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
       }
       case 'fsname': fsname = value ?? ''; break;
       case 'noexport': opts.exportSupport = false; break;
+      case 'passthrough': opts.passthrough = true; opts.passthroughOff = undefined; break;
+      case 'nopassthrough': opts.passthrough = false; opts.passthroughOff = 'turned off (-o nopassthrough)'; break;
+      case 'spin': {
+        const n = Number(value);
+        if (value === undefined || !Number.isInteger(n) || n < 0 || n > 10_000) throw new OptionError(`-o spin= needs microseconds from 0 to 10000, got ${JSON.stringify(value ?? '')}`);
+        opts.spinMicros = n;
+        break;
+      }
+      case 'readdirplus':
+        if (value !== 'auto' && value !== 'always') throw new OptionError(`-o readdirplus= takes auto or always, got ${JSON.stringify(value ?? '')}`);
+        opts.readdirplusAuto = value === 'auto';
+        break;
       case 'max_open_files': {
         const n = Number(value);
         if (!Number.isInteger(n) || n < 64) throw new OptionError(`-o max_open_files= needs a count >= 64, got ${JSON.stringify(value ?? '')}`);
@@ -125,7 +156,9 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
       case 'rw': opts.readOnly = false; opts.fuse.push(opt); break;
       case 'noatime': opts.noatime = true; opts.fuse.push(opt); break;
       case 'atime': case 'relatime': case 'strictatime': opts.noatime = false; opts.fuse.push(opt); break;
-      default: opts.fuse.push(opt);
+      default:
+        if (!isMountOption(opt)) throw new OptionError(`unknown mount option -o ${opt} (stableid's own are listed in --help; generic ones: ${KNOWN_MOUNT_OPTIONS.join(', ')})`);
+        opts.fuse.push(opt);
     }
   }
   // The server runs as one user (usually root) and cannot check each caller's
@@ -135,11 +168,12 @@ export function parseMountOptions(lists: string[], src: string): MountOptions {
     opts.fuse.push('default_permissions');
     opts.posixAcl = true;
   }
-  opts.fuse.push(`fsname=${fsname}`, 'subtype=stableid');
+  opts.fsname = fsname;
+  if (opts.passthrough && opts.noatime) {
+    // The kernel opens a passthrough file's backing file with the caller's
+    // flags: its reads would set the source's atime, which noatime promises not to.
+    opts.passthrough = false;
+    opts.passthroughOff = 'not with -o noatime (the kernel\'s own reads would set the source\'s atime)';
+  }
   return opts;
-}
-
-/** The argv libfuse's fuse_session_new() parses. */
-export function fuseArgs(opts: MountOptions): string[] {
-  return ['stableid', '-o', opts.fuse.map(escapeOption).join(',')];
 }

@@ -6,9 +6,10 @@
 import { execFile } from 'node:child_process';
 import { constants as C } from 'node:fs';
 import { access, readdir, realpath, stat } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { getSystemErrorName, promisify } from 'node:util';
 import { isCode } from '../errno.js';
 import { FSTYPE, mountAt } from './mountinfo.js';
+import { native } from './native.js';
 
 const run = promisify(execFile);
 
@@ -74,13 +75,24 @@ export async function checkMountpoint(mnt: string, opts: { nonempty: boolean }):
   return note;
 }
 
-/** Detaches a FUSE mount: fusermount3 works for root and for the user who mounted it. */
+/**
+ * Detaches a stale FUSE mount. As root through the addon, which reaches MNT
+ * without following links (umount(8) would follow one that a user swapped
+ * into the path since, and unmount a host filesystem); otherwise
+ * fusermount3, which checks that the mount is the caller's own.
+ */
 export async function lazyUnmount(mnt: string): Promise<void> {
-  try {
-    await run('fusermount3', ['-u', '-z', '--', mnt], { timeout: 10_000 });
-  } catch {
-    await run('umount', ['-l', mnt], { timeout: 10_000 });
+  if (process.geteuid?.() === 0) {
+    const rc = native().unmountPath(mnt);
+    if (rc !== 0) throw new PreflightError(`mountpoint ${mnt}: cannot unmount the stale mount there (${getSystemErrorName(-rc)}); unmount it by hand (umount -l ${mnt})`);
+    return;
   }
+  await run('fusermount3', ['-u', '-z', '--', mnt], { timeout: 10_000 });
+}
+
+/** Whether p settles (either way) within ms. */
+export async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return (await withTimeout(p.then(() => true, () => true), ms)) ?? false;
 }
 
 /** p's value, or undefined when it takes longer than ms (p itself is not cancelled). */

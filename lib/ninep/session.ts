@@ -12,6 +12,7 @@ import { FidTable } from './fids.js';
 import { releaseFid } from './handlers-io.js';
 import { handlers } from './handlers.js';
 import * as M from './messages.js';
+import { requests as sysRequests } from '../sys/sys.js';
 
 export interface SessionOptions {
   backend: Backend;
@@ -105,8 +106,10 @@ export class Session {
     this.opts.onRequest?.(req.type);
     if (req.type === M.Tversion.type) return this.version(req.tag, req.value as { msize: number; version: string });
     if (!this.versioned) return this.reply(req.tag, M.Rlerror, { ecode: errnos.EPROTO! });
+    sysRequests.begin();
     const work = req.type === M.Tflush.type ? this.flush(req.tag, req.value.oldtag as number) : this.run(req.tag, req.type, req.value);
     const done = work.finally(() => {
+      sysRequests.end();
       if (this.inflight.get(req.tag) === done) this.inflight.delete(req.tag);
       this.flowControl();
       if (this.closed) void this.releaseAll();

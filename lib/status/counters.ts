@@ -25,3 +25,14 @@ export class RequestCounter {
     return { total: this.total, byOp };
   }
 }
+
+/** Counts kept elsewhere (the FUSE addon counts by opcode), in snapshot form. */
+export function countsSnapshot(byName: Record<string, number>): Counts {
+  const byOp: Record<string, number> = {};
+  let total = 0;
+  for (const [name, n] of Object.entries(byName).sort((a, b) => b[1] - a[1])) {
+    byOp[name] = n;
+    total += n;
+  }
+  return { total, byOp };
+}

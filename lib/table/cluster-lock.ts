@@ -38,11 +38,16 @@ export class ClusterLockTimeoutError extends Error {
     waitedMs: number,
   ) {
     super(
-      `${file}: another stableid on this cluster filesystem held the table lock for ${Math.round(waitedMs / 1000)} s; ` +
+      `${file}: another stableid on this cluster filesystem held the table lock for ${seconds(waitedMs)} s; ` +
         `a node that hangs while holding it blocks new id prefixes everywhere: find it (the lock is freed when its process or mount goes away)`,
     );
     this.name = 'ClusterLockTimeoutError';
   }
+}
+
+/** Whole seconds past ten, tenths below: a short timeout must not read as "0 s". */
+function seconds(ms: number): string {
+  return ms >= 10_000 ? String(Math.round(ms / 1000)) : (ms / 1000).toFixed(1);
 }
 
 export interface ClusterLockOptions {

@@ -1,47 +1,27 @@
 // An unprivileged user for the hostile-client suite: created with a unique
 // name (prefix "hostile"), removed in teardown; its programs run through
 // setpriv with no groups, no capabilities and no_new_privs, each with a timeout.
-import { randomBytes } from 'node:crypto';
 import { chown, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { Canaries } from './hostile-canaries.js';
 import { REPO } from './mount-fixture.js';
 import { runBounded } from './hostile-run.js';
-import { run, type RunResult } from './run.js';
+import type { RunResult } from './run.js';
+import { createUser, deleteUser, type UnixUser } from './unix-user.js';
 
-export interface HostileUser {
-  name: string;
-  uid: number;
-  gid: number;
-}
+export type HostileUser = UnixUser;
 
 /** The system python: the root-only pyenv shim on PATH is unreadable for another user. */
 export const PYTHON = '/usr/bin/python3';
 
-// useradd and userdel take a lock on /etc/passwd that other sessions may hold.
-async function retried(cmd: string, args: string[]): Promise<RunResult> {
-  let r: RunResult | undefined;
-  for (let i = 0; i < 20; i++) {
-    r = await run(cmd, args, { timeoutMs: 30_000 });
-    if (r.code === 0) return r;
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  return r!;
-}
-
 export async function hostileUser(t: ExecutionContext): Promise<HostileUser> {
-  const name = `hostile-${randomBytes(4).toString('hex')}`;
-  const r = await retried('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--user-group', name]);
-  if (r.code !== 0) throw new Error(`useradd ${name} failed (${r.code}): ${r.stderr}`);
-  t.teardown(async () => {
-    const d = await retried('userdel', [name]);
-    if (d.code !== 0) t.log(`userdel ${name} failed (${d.code}): ${d.stderr}`);
-  });
-  const id = (flag: string) => run('id', [flag, name]).then((x) => Number(x.stdout.trim()));
-  const user = { name, uid: await id('-u'), gid: await id('-g') };
-  if (!(user.uid > 0 && user.gid > 0)) throw new Error(`id ${name}: no uid/gid`);
-  return user;
+  return createUser('hostile', (name) =>
+    t.teardown(async () => {
+      const d = await deleteUser(name);
+      if (d.code !== 0) t.log(`userdel ${name} failed (${d.code}): ${d.stderr}`);
+    }),
+  );
 }
 
 /** Runs cmd as the user (never as root), killed after timeoutMs. */

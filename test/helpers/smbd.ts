@@ -170,10 +170,6 @@ export async function smbShareConflict(share: string, path: string, first: { hos
   return (JSON.parse(stdout) as { second: string }).second;
 }
 
-/**
- * Write an smb.conf for the given shares, add the test user, and start smbd on
- * 127.0.0.1 on a free port. Stopped in t.teardown.
- */
 export type Wrap = (cmd: string, args: string[]) => [string, string[]];
 
 export interface SmbdOptions {
@@ -182,7 +178,45 @@ export interface SmbdOptions {
   wrap?: Wrap;
 }
 
+/**
+ * Write an smb.conf for the given shares, add the test user, and start smbd on
+ * 127.0.0.1 on a free port. Stopped in t.teardown.
+ */
 export async function startSmbd(t: ExecutionContext, shares: ShareSpec[], o: SmbdOptions = {}): Promise<Smbd> {
+  const p = await prepareSmbd(shares, o);
+  t.teardown(p.close);
+  await p.listen();
+  return p.smbd;
+}
+
+export interface LaunchedSmbd {
+  smbd: Smbd;
+  /** Stop smbd (and its per-connection children) and remove its directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * startSmbd without ava (benchmarks): the caller calls close() when done;
+ * when this throws, nothing is left running.
+ */
+export async function launchSmbd(shares: ShareSpec[], o: SmbdOptions = {}): Promise<LaunchedSmbd> {
+  const p = await prepareSmbd(shares, o);
+  try {
+    await p.listen();
+  } catch (err) {
+    await p.close();
+    throw err;
+  }
+  return { smbd: p.smbd, close: p.close };
+}
+
+/** Add an SMB user to smbd's private passdb (the Unix user must exist; smbd reads the passdb per login). */
+export async function addSmbUser(smbd: Smbd, user: string, password: string): Promise<void> {
+  await feed(SMBPASSWD, ['-c', smbd.conf, '-a', '-s', user], `${password}\n${password}\n`);
+}
+
+/** The conf and state directory written, the test user added; smbd not started yet. */
+async function prepareSmbd(shares: ShareSpec[], o: SmbdOptions): Promise<LaunchedSmbd & { listen(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'stableid-smbd-'));
   for (const sub of ['private', 'lock', 'state', 'cache', 'pid', 'ncalrpc'])
     await mkdir(join(dir, sub), { recursive: true });
@@ -191,28 +225,29 @@ export async function startSmbd(t: ExecutionContext, shares: ShareSpec[], o: Smb
     writeFile(conf, globalSection(dir, port) + (o.global ?? '') + shares.map((s) => `\n${s.section.trim()}\n`).join(''));
   // A kernel-picked port, not a fixed one: test files run in parallel, and a restart
   // must find its port still free.
-  let port = await freePort(0);
+  const port = await freePort(0);
   await writeConf(port);
   // The test user must exist in the private passdb; smbpasswd reads the password twice from stdin.
   await feed(SMBPASSWD, ['-c', conf, '-a', '-s', SMB_USER], `${SMB_PASSWORD}\n${SMB_PASSWORD}\n`);
   const smbd = new Smbd(dir, conf, port, o.wrap);
-  t.teardown(async () => {
+  const close = async () => {
     await smbd.stop();
     await rm(dir, { recursive: true, force: true });
-  });
-  // A port found free can be taken before smbd binds it (parallel test files): try another.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await smbd.start();
-      break;
-    } catch (err) {
-      if (attempt === 3) throw err;
-      port = await freePort(0);
-      await writeConf(port);
-      smbd.port = port;
+  };
+  const listen = async () => {
+    // A port found free can be taken before smbd binds it (parallel test files): try another.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await smbd.start();
+        return;
+      } catch (err) {
+        if (attempt === 3) throw err;
+        smbd.port = await freePort(0);
+        await writeConf(smbd.port);
+      }
     }
-  }
-  return smbd;
+  };
+  return { smbd, close, listen };
 }
 
 function globalSection(dir: string, port: number): string {

@@ -15,7 +15,7 @@ const loop = await canLoop(['ext4']);
 const FILES = 300;
 const BUDGET = 64;
 
-test('a budget of descriptors: inodes past it are let go and reopened by handle, the same file each time', async (t) => {
+test.serial('a budget of descriptors: inodes past it are let go and reopened by handle, the same file each time', async (t) => {
   const src = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
   t.teardown(() => rm(src, { recursive: true, force: true }));
   for (let i = 0; i < FILES; i++) await writeFile(join(src, `f${i}`), `content ${i}`);
@@ -47,7 +47,8 @@ test('a budget of descriptors: inodes past it are let go and reopened by handle,
   t.is(await readFile(join(src, 'f1'), 'utf8'), 'content 1');
 });
 
-test('out of descriptors: the client gets ENFILE and the operator one warning, never a crash; freed descriptors serve again', async (t) => {
+// Serial: it fills this process's descriptor table, which would make a concurrent test's spawn fail (EMFILE).
+test.serial('out of descriptors: the client gets ENFILE and the operator one warning, never a crash; freed descriptors serve again', async (t) => {
   const src = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
   t.teardown(() => rm(src, { recursive: true, force: true }));
   await writeFile(join(src, 'f'), 'x');
@@ -76,7 +77,7 @@ test('out of descriptors: the client gets ENFILE and the operator one warning, n
 });
 
 // On its own ext4 image: on the shared /tmp another test may take the freed inode number first.
-(loop.ok ? test : test.skip)(`a let-go inode whose file was deleted on SRC and whose number went to a new file: the id names the new file, the old Inode gets ESTALE${loop.ok ? '' : ` (${loop.reason})`}`, async (t) => {
+(loop.ok ? test.serial : test.skip)(`a let-go inode whose file was deleted on SRC and whose number went to a new file: the id names the new file, the old Inode gets ESTALE${loop.ok ? '' : ` (${loop.reason})`}`, async (t) => {
   const base = await mkdtemp(join(tmpdir(), 'stableid-fds-'));
   t.teardown(() => rm(base, { recursive: true, force: true }));
   const src = (await loopImages(t, base, ['ext4'])).dirs.ext4;

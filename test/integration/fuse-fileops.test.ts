@@ -65,7 +65,12 @@ serial(`fallocate through the mount matches the raw directory (allocate, KEEP_SI
   for (const [what, mode, off, len] of steps) {
     t.is(await probe('fallocate', join(fx.mnt, 'm'), String(mode), String(off), String(len)), 'ok', what);
     t.is(await probe('fallocate', join(fx.src, 'r'), String(mode), String(off), String(len)), 'ok', `${what} (raw)`);
-    t.deepEqual(await probe('map', join(fx.mnt, 'm')), await probe('map', join(fx.src, 'r')), `${what}: holes, size and blocks`);
+    const seen = (await probe('map', join(fx.mnt, 'm'))) as { blocks: number };
+    t.deepEqual(seen, await probe('map', join(fx.src, 'm')), `${what}: the mount shows SRC's file as it is (holes, size, blocks)`);
+    // Two files on ext4 may differ by an extent-tree block, so blocks are compared on one file only.
+    const { blocks: _m, ...shape } = seen;
+    const { blocks: _r, ...rawShape } = (await probe('map', join(fx.src, 'r'))) as { blocks: number };
+    t.deepEqual(shape, rawShape, `${what}: the same holes and size as the op on the raw directory`);
   }
   t.true((await readFile(join(fx.src, 'm'))).equals(await readFile(join(fx.src, 'r'))), 'the same bytes');
   t.is((await served(fx.mnt)).FALLOCATE, steps.length);

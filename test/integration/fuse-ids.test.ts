@@ -91,3 +91,37 @@ serial(`kernel file handles are equal across a remount${why}`, async (t) => {
   const after = await fileHandles(paths);
   t.deepEqual(after, before);
 });
+
+// Listings take ids from getdents' d_ino only where it is the file's st_ino
+// (lib/backend/dirent-ino.ts). On overlayfs it is not: a file from a lower
+// layer has that layer's st_dev, not the directory's, so an id made from the
+// directory's device would be another file's.
+serial(`d_ino equals st_ino on overlayfs inside SRC (a file's device is its layer's)${why}`, async (t) => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const dir = await mkdtemp(join(tmpdir(), 'stableid-ids-ovl-'));
+  const src = join(dir, 'src');
+  const [lower, upper, work, merged] = ['lower', 'upper', 'work', 'src/ovl'].map((p) => join(dir, p));
+  for (const d of [lower, upper, work, merged]) await mkdir(d, { recursive: true });
+  t.teardown(async () => {
+    await run('umount', ['-l', merged], { timeoutMs: 10_000 });
+    await run('umount', ['-l', lower], { timeoutMs: 10_000 });
+    await rm(dir, { recursive: true, force: true });
+  });
+  // The lower layer on a filesystem of its own, so its files' st_dev differs from the overlay's.
+  await runOk('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'stableid-test-lower', lower]);
+  for (let i = 0; i < 20; i++) await writeFile(join(lower, `low${i}`), 'l');
+  await mkdir(join(lower, 'sub'));
+  await writeFile(join(lower, 'sub/deep'), 'd');
+  await runOk('mount', ['-t', 'overlay', 'stableid-test-ovl', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${work}`, merged]);
+  await writeFile(join(merged, 'up'), 'u');
+  const devs = new Set([(await lstat(merged, { bigint: true })).dev, (await lstat(join(merged, 'low0'), { bigint: true })).dev]);
+  t.is(devs.size, 2, 'a lower file has its layer st_dev, not the overlay directory one');
+
+  const fx = await mountFixture(t, 'fuse', { src });
+  const tree = await probeTree(join(fx.mnt, 'ovl'));
+  t.true(tree.size >= 23, `walked ${tree.size} entries`);
+  for (const [rel, e] of tree) if (rel !== '') t.is(e.dino, e.ino, `ovl/${rel}: readdir d_ino equals st_ino`);
+  const ids = [...tree.values()].map((e) => e.ino);
+  t.is(new Set(ids).size, ids.length, 'no two entries share an id');
+});

@@ -5,6 +5,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test from 'ava';
 import { canMount, mountFixture } from '../helpers/mount-fixture.js';
+import { rawPair } from '../helpers/raw-pair.js';
 import { run } from '../helpers/run.js';
 
 const gate = await canMount('fuse');
@@ -22,16 +23,6 @@ async function observe(code: string, dir: string, asUser = false): Promise<unkno
   return JSON.parse(r.stdout);
 }
 
-/** A raw directory next to the mount's source and the same directory through the mount, open to uid 4322. */
-async function pair(t: Parameters<typeof mountFixture>[0], options: string[] = ['allow_other']) {
-  const fx = await mountFixture(t, 'fuse', { options });
-  await chmod(fx.dir, 0o755);
-  const raw = join(fx.dir, 'raw');
-  await mkdir(raw, { mode: 0o777 });
-  await chmod(raw, 0o777);
-  await chmod(fx.src, 0o777);
-  return { fx, raw, mnt: fx.mnt };
-}
 
 const DIRECT_THEN_BUFFERED = String.raw`
 import json, mmap, os, sys
@@ -49,17 +40,18 @@ print(json.dumps({'before': before.count(b'o'), 'afterO': after[:4096].count(b'o
 `;
 
 serial(`a direct write is seen by a buffered read on another descriptor${why}`, async (t) => {
-  const { raw, mnt } = await pair(t);
+  const { raw, mnt } = await rawPair(t);
   const want = await observe(DIRECT_THEN_BUFFERED, raw);
   t.deepEqual(want, { before: 8192, afterO: 4096, afterN: 4096 });
   t.deepEqual(await observe(DIRECT_THEN_BUFFERED, mnt), want);
 });
 
 // Root makes setuid+setgid files (group-executable, so setgid means "setgid",
-// not mandatory locking); uid 4322 truncates or chgrps them.
+// not mandatory locking); uid 4322 truncates (truncate, ftruncate, open with
+// O_TRUNC) or chgrps them; root's own O_TRUNC keeps them.
 const SETUP_SUID = String.raw`
 import os, sys
-for n in ['trunc', 'ftrunc', 'chown', 'chgrp', 'chgrp-noexec']:
+for n in ['trunc', 'ftrunc', 'otrunc', 'otrunc-root', 'chown', 'chgrp', 'chgrp-noexec']:
     p = os.path.join(sys.argv[1], n)
     with open(p, 'wb') as f: f.write(b'x' * 100)
     os.chmod(p, 0o6777 if n != 'chgrp-noexec' else 0o6766)
@@ -67,6 +59,7 @@ os.chown(os.path.join(sys.argv[1], 'chgrp'), 4322, 4322)
 os.chown(os.path.join(sys.argv[1], 'chgrp-noexec'), 4322, 4322)
 os.chown(os.path.join(sys.argv[1], 'chown'), 0, 0)
 os.chown(os.path.join(sys.argv[1], 'chown'), 4322, 4322)   # root's chown clears them too
+os.close(os.open(os.path.join(sys.argv[1], 'otrunc-root'), os.O_WRONLY | os.O_TRUNC))
 print('{}')
 `;
 const USER_CHANGES = String.raw`
@@ -76,18 +69,31 @@ os.truncate(os.path.join(d, 'trunc'), 10)
 fd = os.open(os.path.join(d, 'ftrunc'), os.O_WRONLY)
 os.ftruncate(fd, 20)
 os.close(fd)
+os.close(os.open(os.path.join(d, 'otrunc'), os.O_WRONLY | os.O_TRUNC))
 os.chown(os.path.join(d, 'chgrp'), -1, 4400)
 os.chown(os.path.join(d, 'chgrp-noexec'), -1, 4400)
+print("{}")
+`;
+const MODES = String.raw`
+import json, os, sys
+d = sys.argv[1]
 print(json.dumps({n: oct(os.stat(os.path.join(d, n)).st_mode & 0o7777) for n in sorted(os.listdir(d))}))
 `;
 
-serial(`a non-owner's truncate and any chown clear setuid and setgid as on the raw directory${why}`, async (t) => {
-  const { raw, mnt } = await pair(t);
-  for (const dir of [raw, mnt]) await observe(SETUP_SUID, dir);
-  const want = await observe(USER_CHANGES, raw, true);
-  t.deepEqual(want, { chgrp: '0o777', 'chgrp-noexec': '0o2766', chown: '0o777', ftrunc: '0o777', trunc: '0o777' });
-  t.deepEqual(await observe(USER_CHANGES, mnt, true), want);
-});
+// nosuid (the default: the kernel says when, FUSE_HANDLE_KILLPRIV_V2) and -o suid (the kernel
+// clears them, except after an O_TRUNC open, where the server goes by the caller).
+for (const options of [['allow_other'], ['allow_other', 'suid']]) {
+  serial(`a non-owner's truncate (also by O_TRUNC) and any chown clear setuid and setgid as on the raw directory (-o ${options.join(',')})${why}`, async (t) => {
+    const { fx, raw, mnt } = await rawPair(t, [options.join(',')]);
+    for (const dir of [raw, mnt]) await observe(SETUP_SUID, dir);
+    await observe(USER_CHANGES, raw, true);
+    const want = await observe(MODES, raw);
+    t.deepEqual(want, { chgrp: '0o777', 'chgrp-noexec': '0o2766', chown: '0o777', ftrunc: '0o777', otrunc: '0o777', 'otrunc-root': '0o6777', trunc: '0o777' });
+    await observe(USER_CHANGES, mnt, true);
+    t.deepEqual(await observe(MODES, mnt), want);
+    t.deepEqual(await observe(MODES, fx.src), want, 'what the source says, not only the mount');
+  });
+}
 
 const EXEC_ATIME = String.raw`
 import json, os, shutil, subprocess, sys, time
@@ -107,7 +113,7 @@ print(json.dumps({'first exec': a1 != a0, 'second exec': a2 != a1, 'read': a3 !=
 `;
 
 serial(`exec and read change atime as on the raw directory, relatime and noatime${why}`, async (t) => {
-  const { fx, raw, mnt } = await pair(t, []);
+  const { fx, raw, mnt } = await rawPair(t, []);
   const relatime = await observe(EXEC_ATIME, raw);
   t.deepEqual(relatime, { 'first exec': true, 'second exec': false, read: false });
   t.deepEqual(await observe(EXEC_ATIME, mnt), relatime, 'relatime');
@@ -153,7 +159,7 @@ print(json.dumps(out))
 `;
 
 serial(`fstat of an open directory that was renamed over answers as on the raw directory${why}`, async (t) => {
-  const { raw, mnt } = await pair(t, []);
+  const { raw, mnt } = await rawPair(t, []);
   const want = await observe(DIR_RENAMED_OVER, raw);
   t.like(want, { fstat: 'ok', isDir: true, nlink: 0, sameIno: true, listing: [], createInside: 'ENOENT', byName: ['inside'] });
   t.deepEqual(await observe(DIR_RENAMED_OVER, mnt), want);

@@ -38,18 +38,23 @@ os.close(fd)
 print(open(sys.argv[1], 'rb').read(5).decode())
 `;
 
-serial(`a non-owner's write clears setuid and setgid, buffered and O_DIRECT${why}`, async (t) => {
-  const fx = await mountFixture(t, 'fuse', { options: ['allow_other'] });
-  await chmod(fx.dir, 0o755);
-  for (const mode of ['buffered', 'direct']) {
-    const f = join(fx.src, `suid-${mode}`);
-    await writeFile(f, Buffer.alloc(4096));
-    await chmod(f, 0o6777);
-    const r = await as(['/usr/bin/python3', '-c', WRITE, join(fx.mnt, `suid-${mode}`), mode]);
-    t.is(r.stdout.trim(), 'ok', r.stderr);
-    t.is((await stat(f)).mode & 0o7777, 0o777, `${mode}: setuid and setgid cleared on the source`);
-  }
-});
+// Default (nosuid, FUSE_HANDLE_KILLPRIV_V2): the source clears the bits on a passthrough write (the
+// backing file is registered without CAP_FSETID); others the kernel leaves to the server
+// (FUSE_WRITE_KILL_SUIDGID), on the data threads or, threads=1, in JS. -o suid: the kernel clears them.
+for (const options of [['allow_other'], ['allow_other', 'suid'], ['allow_other', 'direct_io', 'nopassthrough'], ['allow_other', 'direct_io', 'nopassthrough', 'threads=1']]) {
+  serial(`a non-owner's write clears setuid and setgid, buffered and O_DIRECT (-o ${options.join(',')})${why}`, async (t) => {
+    const fx = await mountFixture(t, 'fuse', { options: [options.join(',')] });
+    await chmod(fx.dir, 0o755);
+    for (const mode of ['buffered', 'direct']) {
+      const f = join(fx.src, `suid-${mode}`);
+      await writeFile(f, Buffer.alloc(4096));
+      await chmod(f, 0o6777);
+      const r = await as(['/usr/bin/python3', '-c', WRITE, join(fx.mnt, `suid-${mode}`), mode]);
+      t.is(r.stdout.trim(), 'ok', r.stderr);
+      t.is((await stat(f)).mode & 0o7777, 0o777, `${mode}: setuid and setgid cleared on the source`);
+    }
+  });
+}
 
 serial(`O_DIRECT does not make the file direct_io: a shared mmap works${why}`, async (t) => {
   const fx = await mountFixture(t);

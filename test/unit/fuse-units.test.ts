@@ -6,7 +6,8 @@ import { ATTR_SIZE, readSetattr, writeAttr } from '../../lib/fuse/attr-buffer.js
 import { parseMountinfo } from '../../lib/fuse/mountinfo.js';
 import { Inode } from '../../lib/backend/inodes.js';
 import { Nodes } from '../../lib/fuse/nodes.js';
-import { fuseArgs, OptionError, parseMountOptions } from '../../lib/fuse/options.js';
+import { mountSpec } from '../../lib/fuse/mount-spec.js';
+import { OptionError, parseMountOptions } from '../../lib/fuse/options.js';
 import { checkDevFuse, checkNesting, PreflightError } from '../../lib/fuse/preflight.js';
 
 test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t) => {
@@ -15,14 +16,19 @@ test('mount options: safe defaults, ours taken out, the kernel\'s passed on', (t
   t.is(d.attrTimeout, 1);
   t.is(d.cache, 'auto');
   t.is(d.maxWrite, 1024 * 1024);
-  t.deepEqual(fuseArgs(d), ['stableid', '-o', 'fsname=/srv/a\\,b,subtype=stableid']);
+  t.deepEqual(mountSpec(d.fuse, d.fsname, 'stableid'), { fsname: '/srv/a,b', fstype: 'fuse.stableid', flags: 2 | 4, data: '', fusermountOpts: 'fsname=/srv/a\\,b,subtype=stableid' });
   const o = parseMountOptions(['allow_other,ro', 'attr_timeout=0.5,kernel_cache,nosuid', 'max_write=65536'], '/s');
   t.true(o.allowOther);
   t.true(o.readOnly);
   t.is(o.attrTimeout, 0.5);
   t.is(o.cache, 'always');
   t.is(o.maxWrite, 65536);
-  t.deepEqual(o.fuse, ['allow_other', 'ro', 'nosuid', 'default_permissions', 'fsname=/s', 'subtype=stableid']);
+  t.deepEqual(o.fuse, ['allow_other', 'ro', 'nosuid', 'default_permissions']);
+  t.deepEqual(mountSpec(o.fuse, o.fsname, 'stableid'), { fsname: '/s', fstype: 'fuse.stableid', flags: 1 | 2 | 4, data: 'allow_other,default_permissions', fusermountOpts: 'allow_other,ro,nosuid,default_permissions,fsname=/s,subtype=stableid' });
+  t.is(mountSpec(['dev', 'suid', 'noexec'], '/s', 'stableid').flags, 8, 'dev and suid clear the nodev/nosuid default');
+  t.throws(() => parseMountOptions(['frobnicate'], '/s'), { instanceOf: OptionError, message: /unknown mount option -o frobnicate/ });
+  t.throws(() => parseMountOptions(['readdirplus=sometimes'], '/s'), { instanceOf: OptionError });
+  t.false(parseMountOptions(['nopassthrough'], '/s').passthrough);
   t.false(parseMountOptions(['allow_other,no_default_permissions'], '/s').fuse.includes('default_permissions'));
   t.true(d.exportSupport, 'kernel file handles outlive the server by default (NFS)');
   t.false(parseMountOptions(['noexport'], '/s').exportSupport);
@@ -84,7 +90,7 @@ test('attribute layout keeps 64-bit ids, sizes and nanosecond times (also before
 
 test('mountinfo parsing unescapes paths and computes the connection number', (t) => {
   const m = parseMountinfo('36 35 0:38 / /tmp/a\\040b rw,nosuid - fuse.stableid /srv/x rw,user_id=0\n');
-  t.deepEqual(m, [{ mountId: '36', majorMinor: '0:38', dev: 38, fsRoot: '/', mountPoint: '/tmp/a b', fstype: 'fuse.stableid', source: '/srv/x', superOptions: 'rw,user_id=0' }]);
+  t.deepEqual(m, [{ mountId: '36', majorMinor: '0:38', dev: 38, fsRoot: '/', mountPoint: '/tmp/a b', mountOptions: 'rw,nosuid', fstype: 'fuse.stableid', source: '/srv/x', superOptions: 'rw,user_id=0' }]);
 });
 
 test('preflight: a missing /dev/fuse and nested paths give one clear line', async (t) => {

@@ -171,3 +171,51 @@ test('fallocate, lseek SEEK_DATA/SEEK_HOLE and copy_file_range on open descripto
   await t.throwsAsync(() => sys.flock(fd2, sys.LOCK_SH), { code: 'EAGAIN' }, 'LOCK_NB is implied');
   await t.throwsAsync(() => sys.fallocate(-1, 0, 0n, 1n), { code: 'EBADF' });
 });
+
+test('listDir: every name once with its st_ino and type, past the first 64 KiB too (read on the pool), of the pinned directory however it was renamed', async (t) => {
+  const { d, dfd } = await dir(t);
+  // 3000 names of 40 bytes: about 150 KiB of records, three getdents buffers.
+  const names = Array.from({ length: 3000 }, (_, i) => `n${String(i).padStart(4, '0')}-${'x'.repeat(34)}`);
+  await mkdir(join(d, 'big'));
+  await Promise.all(names.map((n) => writeFile(join(d, 'big', n), '')));
+  await mkdir(join(d, 'big', 'sub'));
+  await symlink('nowhere', join(d, 'big', 'link'));
+  await writeFile(join(d, 'big', 'é ünïcode'), '');
+  const big = pin(dfd, 'big');
+  await sys.renameat2(dfd, 'big', dfd, 'moved', 0);
+  const e = await sys.listDir(big);
+  const want = [...names, 'sub', 'link', 'é ünïcode'].sort();
+  t.deepEqual([...e.names].sort(), want, 'the names, no . or ..');
+  t.is(e.inos.length, e.names.length);
+  const types: Record<string, number> = {};
+  for (let i = 0; i < e.names.length; i++) {
+    const st = await lstat(join(d, 'moved', e.names[i]), { bigint: true });
+    if (e.inos[i] !== st.ino) t.fail(`${e.names[i]}: d_ino ${e.inos[i]} is not st_ino ${st.ino}`);
+    types[e.names[i]] = e.types[i];
+  }
+  t.deepEqual([types.sub, types.link, types[names[0]]], [sys.DT_DIR, 10, 8], 'd_type: directory, symlink, regular file');
+  await mkdir(join(d, 'void'));
+  t.deepEqual((await sys.listDir(pin(dfd, 'void'))).names, [], 'an empty directory');
+  await t.throwsAsync(sys.listDir(pin(big, names[0])), { code: 'ENOTDIR' }, 'a file is not listed');
+  await t.throwsAsync(sys.listDir(-1), { code: 'EBADF' }, 'no such descriptor: a Node-style error');
+});
+
+test('listDir: a directory with more than 64 MiB of names (several strings from the addon) gives every name once, intact', async (t) => {
+  // tmpfs where there is one: 290,000 names of 246 bytes, 71.6 MB with their separators (64 MiB is 67.1 MB).
+  const base = await mkdtemp(join((await stat('/dev/shm').then((s) => s.isDirectory(), () => false)) ? '/dev/shm' : tmpdir(), 'stableid-sys-big-'));
+  t.teardown(() => rm(base, { recursive: true, force: true }));
+  const n = 290_000;
+  const make = String.raw`
+import os, sys
+for i in range(int(sys.argv[2])): os.close(os.open(os.path.join(sys.argv[1], '%06d' % i + 'x' * 240), os.O_CREAT | os.O_WRONLY, 0o644))
+`;
+  const { execFile } = await import('node:child_process');
+  await new Promise<void>((resolve, reject) => execFile('/usr/bin/python3', ['-c', make, base, String(n)], { timeout: 120_000 }, (err) => (err ? reject(err) : resolve())));
+  const fd = sys.openPath(-100, base, O_DIRECTORY);
+  t.teardown(() => sys.close(fd));
+  const e = await sys.listDir(fd);
+  t.is(e.names.length, n);
+  t.is(e.inos.length, n);
+  t.is(new Set(e.names).size, n, 'no name twice');
+  t.true(e.names.every((name) => name.length === 246 && /^\d{6}x{240}$/.test(name)), 'no name cut at a string boundary');
+});

@@ -13,14 +13,14 @@ import { FuseMount } from '../../fuse/mount.js';
 import { ListenError, parseListen } from '../../ninep/listen.js';
 import { type NinepServer, startNinepServer } from '../../ninep/server.js';
 import { OptionError, parseMountOptions } from '../../fuse/options.js';
-import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError } from '../../fuse/preflight.js';
+import { checkDevFuse, checkMountpoint, checkNesting, checkSource, PreflightError, settlesWithin } from '../../fuse/preflight.js';
 import type { IdMapper } from '../../mapper/mapper.js';
 import { openMapper } from '../../mapper/open.js';
 import { StableIdMapper } from '../../mapper/stable-mapper.js';
 import { IdOpener } from '../../backend/open-by-id.js';
 import { type StatusServer, serveStatus, statusNames } from '../../status/control.js';
-import { RequestCounter } from '../../status/counters.js';
-import { fuseOpName, ninepMessageName } from '../../status/names.js';
+import { countsSnapshot, RequestCounter } from '../../status/counters.js';
+import { ninepMessageName } from '../../status/names.js';
 import { type Readiness, StartReporter } from '../../status/readiness.js';
 import { type StatusSnapshot, type StatusViews, summaryLine, takeSnapshot } from '../../status/snapshot.js';
 import { tableView } from '../../status/table-view.js';
@@ -28,6 +28,8 @@ import { TableCorruptError } from '../../table/record.js';
 import { ExportLockedError } from '../../table/lock.js';
 import { type CommandFactory, type Context, repeated } from '../context.js';
 import { splitFstabOptions } from '../fstab-options.js';
+import { mountpointPath } from '../mountpoint.js';
+import { checkSourceFlags } from '../source-flags.js';
 import { UsageError } from '../io.js';
 import { createLogger } from '../log.js';
 import { packageVersion } from '../version.js';
@@ -57,7 +59,7 @@ const defaultDeps: MountDeps = { openMapper };
 
 /** Serves until stopped; returns the exit code. Errors the user can fix are UsageErrors (one line). */
 export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = defaultDeps): Promise<number> {
-  const mnt = resolve(args.mnt);
+  let mnt = resolve(args.mnt);
   const log = createLogger({ io: ctx.io, tag: mnt });
   let options;
   let src: string;
@@ -68,6 +70,11 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     fstab.ninep.push(...(args.ninep ?? []));
     fstab.ninep.forEach(parseListen); // a bad address is refused before anything is locked or mounted
     src = await checkSource(resolve(args.src));
+    const inherited = await checkSourceFlags(src, options.fuse);
+    options.fuse.push(...inherited.options);
+    if (inherited.note) log.notice(inherited.note);
+    // Links on the way resolved (the kernel records the real path), refused where a user could have made them.
+    mnt = await mountpointPath(mnt);
     checkNesting(src, mnt);
     await checkDevFuse();
     const note = await checkMountpoint(mnt, { nonempty: options.nonempty });
@@ -98,10 +105,9 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
     backend = await PassthroughBackend.open({ root: src, mapper, chownToCaller: options.allowOther && process.getuid?.() === 0, warn, opener, descriptorBudget: options.maxOpenFiles });
     log.info(`up to ${backend.inodes.budget} files held open for the kernel at once (descriptors); more are reopened by file handle`);
     const stop = ctx.waitForStop();
-    const fuseRequests = new RequestCounter(fuseOpName);
     let fuse: FuseMount;
     try {
-      fuse = await FuseMount.start({ backend, mountpoint: mnt, options, warn: (msg) => log.warn(msg), onRequest: fuseRequests.count });
+      fuse = await FuseMount.start({ backend, mountpoint: mnt, options, warn: (msg) => log.warn(msg) });
     } catch (err) {
       throw new UsageError(`cannot mount ${mnt}: ${(err as Error).message}`, 1);
     }
@@ -124,14 +130,18 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
       const views: StatusViews = {
         source: src,
         table: tableView(mapper),
-        fuse: { mountpoint: mnt, options: fstab.mount, openNodes: () => fuse.ops.nodes.size, requests: () => fuseRequests.snapshot() },
+        fuse: { mountpoint: mnt, options: fstab.mount, openNodes: () => fuse.ops.nodes.size, requests: () => countsSnapshot(fuse.requestCounts()) },
         ninep: served && { addresses: served.addresses, connections: () => served.connections(), requests: () => ninepRequests.snapshot() },
         log: args.logFile,
       };
       const since = new Date();
       snapshot = () => takeSnapshot(views, since, packageVersion());
       status = await serveStatus(await statusNames(src, mnt), snapshot, (msg) => log.warn(msg));
-      await fuse.answers().catch((err: Error) => {
+      await fuse.answers().catch(async (err: Error) => {
+        // Unmounted by someone else while starting (umount right after the
+        // mount appeared): the stat fails first, then the session ends. That
+        // is a stop, not a failure.
+        if (await settlesWithin(fuse.ended, 2000)) return;
         throw new UsageError(`cannot mount ${mnt}: ${err.message} (nothing is mounted)`, 1);
       });
     } catch (err) {
@@ -140,6 +150,8 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
       await fuse.unmount();
       throw err;
     }
+    const kernel = fuse.info();
+    log.info(kernel.passthrough ? `kernel FUSE passthrough on (protocol 7.${kernel.minor}): reads and writes of open files go straight to ${src}` : `kernel FUSE passthrough off: ${kernel.passthroughOff}; reads and writes go through this server`);
     const serving = `serving ${src} at ${mnt}${ninep ? ` and over 9P2000.L at ${ninep.addresses.join(' ')}` : ''}`;
     log.info(`${serving} (pid ${process.pid})`);
     args.readiness?.ready(serving);
@@ -174,7 +186,7 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
   builder: (y: Argv) =>
     y
       .positional('src', { type: 'string', describe: 'the directory to export', demandOption: true })
-      .positional('mnt', { type: 'string', describe: 'an empty directory to mount on', demandOption: true })
+      .positional('mnt', { type: 'string', describe: 'an empty directory to mount on (not a symbolic link; links on its path only where no other user can change them)', demandOption: true })
       .option('foreground', {
         alias: 'f',
         type: 'boolean',
@@ -208,7 +220,8 @@ export const mountCommand: CommandFactory = (ctx: Context) => ({
         describe:
           'mount options, comma-separated as in mount(8): allow_other (implies default_permissions), ro, ' +
           'default_permissions, entry_timeout=S, attr_timeout=S (default 1), kernel_cache | auto_cache (default) | direct_io, ' +
-          'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s nosuid, nodev, noexec, noatime ...',
+          'writeback_cache, max_write=BYTES, threads=N (default 4), nonempty, fsname=NAME, and the kernel\'s noexec, noatime ...; ' +
+          'the mount is nosuid,nodev unless -o suid / -o dev, each refused when SRC (or a mount inside it) is mounted nosuid / nodev',
       }),
   handler: async (argv) => {
     const { src, mnt, stateDir, readyFd, logFile } = argv as unknown as { src: string; mnt: string; stateDir?: string; readyFd?: number; logFile?: string };

@@ -1,10 +1,10 @@
-// Module entry of stableid_fuse.node: session functions and replies.
+// Module entry of stableid_fuse.node: session functions, the op table and replies.
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <string.h>
 #include "common.h"
 
-napi_value throw_errno(napi_env env, int err, const char *what) {
+napi_value sf_throw_errno(napi_env env, int err, const char *what) {
   char msg[256];
   const char *name = strerrorname_np(err);
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
@@ -13,8 +13,9 @@ napi_value throw_errno(napi_env env, int err, const char *what) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  session_register(env, exports);
-  reply_register(env, exports);
+  sf_session_register(env, exports);
+  sf_ops_register(env, exports);
+  sf_reply_register(env, exports);
   return exports;
 }
 

@@ -1,11 +1,12 @@
 #!/bin/sh
-# npm's install step: build the addons (stableid_fuse.node over libfuse3,
-# stableid_sys.node, stableid_handles.node, stableid_lock.node, stableid_notify.node) with
-# node-gyp against the running node's own headers, so
-# nothing is downloaded. Missing libfuse3 headers fail with one line.
+# npm's install step: build the addons (stableid_fuse.node, which speaks the
+# kernel's FUSE protocol itself, stableid_sys.node, stableid_handles.node,
+# stableid_lock.node, stableid_notify.node) with node-gyp against the running
+# node's own headers, so nothing is downloaded. Missing kernel headers fail
+# with one line.
 set -e
-if ! pkg-config --exists fuse3 2>/dev/null || [ ! -f "$(pkg-config --variable=includedir fuse3)/fuse3/fuse_lowlevel.h" ]; then
-  echo "stableid: libfuse3 headers not found: install the Debian package libfuse3-dev (apt-get install libfuse3-dev pkg-config)" >&2
+if [ ! -f /usr/include/linux/fuse.h ]; then
+  echo "stableid: kernel headers not found (/usr/include/linux/fuse.h): install the Debian package linux-libc-dev" >&2
   exit 1
 fi
 nodedir=$(node -p 'require("path").resolve(process.execPath, "../..")')

@@ -1,92 +1,139 @@
-// Session lifecycle: mount, the loop thread, INIT negotiation, detach and
-// teardown. mount() returns at once; the loop thread ends when the kernel
-// closes the connection (umount, abort) and then queues OP_ENDED to JS, which
-// calls destroy() to join the thread and free everything.
+// Session lifecycle: mount, the request loop, detach and teardown. The
+// device is non-blocking and polled by libuv on the JS thread: each wake-up
+// reads requests until none is left (or a batch is done, so timers and I/O
+// callbacks still run), answers INIT and INTERRUPT here, queues direct-fd
+// data to the data threads and hands the rest to JS, all inside one callback
+// scope (promise jobs the handlers start run when it closes). When the
+// kernel ends the connection (umount, abort) reads fail with ENODEV and JS
+// gets ENDED; it calls destroy() once every request is answered.
 #include <errno.h>
-#include <stdarg.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+#include <time.h>
 #include <unistd.h>
 #include "common.h"
+#include "mount.h"
 
-// libfuse reports mount problems through its log; keep the last line so the
-// JS error says what went wrong instead of a bare "mount failed".
-static char last_log[512];
-static void capture_log(enum fuse_log_level level, const char *fmt, va_list ap) {
-  if (level > FUSE_LOG_ERR) return;
-  vsnprintf(last_log, sizeof last_log, fmt, ap);
-  size_t n = strlen(last_log);
-  while (n && last_log[n - 1] == '\n') last_log[--n] = 0;
+#define BATCH 64
+#define SPIN_BUDGET_NS 500000
+
+void sf_emit_ended(struct session *s, int rc);
+
+static void end_session(struct session *s, int rc) {
+  if (s->ended) return;
+  s->ended = 1;
+  if (s->polling) uv_poll_stop(&s->poll);
+  sf_emit_ended(s, rc);
 }
 
-void queue_event(struct session *s, struct event *ev) {
-  if (napi_call_threadsafe_function(s->tsfn, ev, napi_tsfn_nonblocking) != napi_ok) {
-    if (ev->req) fuse_reply_err(ev->req, EIO);
-    free_event(ev);
+static void handle_request(struct session *s, size_t n) {
+  const struct fuse_in_header *h = (const void *)s->buf;
+  if (n < sizeof *h || h->len != n) return;  // the kernel never sends a torn request
+  size_t extlen = (size_t)h->total_extlen * 8;
+  if (sizeof *h + extlen > n) return;
+  const void *arg = s->buf + sizeof *h;
+  size_t arglen = n - sizeof *h - extlen;
+  if (h->opcode < FUSE_OPCODE_LIMIT) __atomic_add_fetch(&s->counts[h->opcode], 1, __ATOMIC_RELAXED);
+  if (h->opcode == FUSE_INIT) {
+    if (arglen < sizeof(struct fuse_init_in) - 48) sf_send_err(s, h->unique, EINVAL);  // before 7.36 the tail is absent
+    else sf_handle_init(s, h, arg);
+    return;
   }
+  if (!s->initialized) {
+    sf_send_err(s, h->unique, EIO);
+    return;
+  }
+  switch (h->opcode) {
+    case FUSE_INTERRUPT: {
+      // The caller got a signal: only blocking locks watch for it (JS asks
+      // interrupted()); others finish soon enough and are answered normally.
+      if (arglen < sizeof(struct fuse_interrupt_in)) return;
+      struct req *r = sf_req_find(&s->reqs, ((const struct fuse_interrupt_in *)arg)->unique);
+      if (r) r->interrupted = 1;
+      return;
+    }
+    case FUSE_DESTROY:
+      sf_send_err(s, h->unique, 0);
+      return;
+    case FUSE_NOTIFY_REPLY:
+      return;
+    case FUSE_GETLK: case FUSE_SETLK: case FUSE_SETLKW:
+      __atomic_store_n(&s->locks_used, 1, __ATOMIC_RELEASE);
+      break;
+  }
+  if (sf_caps_answer(s, h, arg, arglen)) return;
+  if (sf_data_take(s, h, arg, arglen)) return;
+  sf_dispatch(s, h, arg, arglen);
 }
 
-void stableid_init(void *userdata, struct fuse_conn_info *conn) {
-  struct session *s = userdata;
-  // Big requests: libfuse's buffer holds 1 MiB of payload (FUSE_MAX_MAX_PAGES),
-  // and the kernel grants max_pages up to its limit (256 pages by default).
-  if (s->cfg.max_write) conn->max_write = s->cfg.max_write;
-  // More background requests in flight (readahead, async reads): our answers
-  // come from an async JS loop, so the kernel's default of 12 starves it.
-  if (s->cfg.max_background) {
-    conn->max_background = s->cfg.max_background;
-    conn->congestion_threshold = s->cfg.max_background * 3 / 4;
-  }
-  if (s->cfg.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-  else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-  // Readdirplus always (ls -l, Samba and find all want the attributes).
-  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-  // Reads on direct-fd handles go from the source file to the kernel by splice.
-  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE;
-  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
-  // The kernel clears setuid/setgid on a non-owner's write, chown and
-  // truncate itself: the server writes as root, which the source never
-  // clears them for (libfuse would otherwise leave it to us).
-  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
-  // ACLs as on the source: the kernel checks them (not only the mode bits),
-  // drops its cached mode when one is set (setfacl changes the group bits),
-  // and with DONT_MASK leaves the umask to us (ops.ts: not applied under a
-  // default ACL, which the source applies). Without them a named user's
-  // entry grants nothing and a default ACL's group bits are lost to umask.
-  if (s->cfg.posix_acl && (conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
-    conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
-  // Kernel file handles (NFS re-export, open_by_handle_at on the mount) name
-  // a node by id and generation: with export support the kernel asks us for
-  // ids it does not hold (LOOKUP(id, ".") and (id, "..")) instead of ESTALE.
-  if (s->cfg.export_support && (conn->capable & FUSE_CAP_EXPORT_SUPPORT)) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
-  else conn->want &= ~FUSE_CAP_EXPORT_SUPPORT;
-  // Record locks and flock go to the server, which holds them on the source
-  // (lib/backend/locks.ts): they then conflict with locks taken on SRC and
-  // over 9P, not only among the mount's own users.
-  if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
-  if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
-  s->negotiated_max_write = conn->max_write;
-  s->negotiated_max_readahead = conn->max_readahead;
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void *loop_main(void *arg) {
-  struct session *s = arg;
-  int rc;
-  if (s->cfg.threads > 1) {
-    struct fuse_loop_config lc = {.clone_fd = 0, .max_idle_threads = s->cfg.threads};
-    rc = fuse_session_loop_mt(s->se, &lc);
-  } else {
-    rc = fuse_session_loop(s->se);
+// One round: up to BATCH requests (the first may have been read already:
+// `first` bytes of it are in the buffer), then the callback scope closes,
+// which runs the promise jobs that answer them. Returns how many were read.
+static int round_of_requests(struct session *s, ssize_t first) {
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_value resource;
+  int got = 0;
+  napi_open_handle_scope(env, &hs);
+  napi_get_reference_value(env, s->resource, &resource);
+  napi_open_callback_scope(env, resource, s->async, &cs);
+  for (int i = 0; i < BATCH && !s->ended; i++) {
+    ssize_t n = first;
+    first = 0;
+    if (n <= 0) n = read(s->fd, s->buf, s->bufsize);
+    if (n < 0) {
+      if (errno == EINTR || errno == ENOENT) continue;  // ENOENT: interrupted before we read it
+      if (errno == EAGAIN) break;
+      end_session(s, errno == ENODEV ? 0 : -errno);
+      break;
+    }
+    napi_handle_scope rs;
+    napi_open_handle_scope(env, &rs);
+    handle_request(s, (size_t)n);
+    napi_close_handle_scope(env, rs);
+    got++;
   }
-  struct event *ev = calloc(1, sizeof *ev);
-  if (ev) {
-    ev->op = OP_ENDED;
-    ev->u1 = (uint64_t)(int64_t)rc;
-    queue_event(s, ev);
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+  return got;
+}
+
+// After a round that answered requests, the next one usually follows within
+// microseconds (the client got its answer and asks again): waiting for it
+// here for a little while (spin_ns) saves the sleep and wake-up of the event
+// loop, the largest part of a metadata request's cost. Nothing else waits
+// on the JS thread for longer than that.
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  struct session *s = handle->data;
+  ssize_t first = 0;
+  // Back to the event loop at least every SPIN_BUDGET_NS: answers that wait
+  // on libuv's pool (closes, slow syscalls) and timers run there.
+  uint64_t budget_end = now_ns() + SPIN_BUDGET_NS;
+  // No wait while an answer is still due (it comes from libuv's pool, which
+  // only the event loop can deliver).
+  while (round_of_requests(s, first) > 0 && !s->ended && s->spin_ns && s->reqs.used == 0 && now_ns() < budget_end) {
+    uint64_t until = now_ns() + s->spin_ns;
+    first = 0;
+    do {
+      ssize_t n = read(s->fd, s->buf, s->bufsize);
+      if (n > 0 || (n < 0 && errno != EAGAIN && errno != EINTR && errno != ENOENT)) {
+        first = n > 0 ? n : 0;
+        break;
+      }
+    } while (now_ns() < until);
+    if (first <= 0) break;
   }
-  return NULL;
 }
 
 static int get_double(napi_env env, napi_value obj, const char *key, double *out) {
@@ -97,8 +144,11 @@ static int get_double(napi_env env, napi_value obj, const char *key, double *out
   return napi_get_value_double(env, v, out) == napi_ok;
 }
 
-static char *get_string(napi_env env, napi_value v) {
+static char *get_string(napi_env env, napi_value obj, const char *key) {
+  napi_value v;
   size_t len;
+  if (key && napi_get_named_property(env, obj, key, &v) != napi_ok) return NULL;
+  if (!key) v = obj;
   if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
   char *s = malloc(len + 1);
   if (s) napi_get_value_string_utf8(env, v, s, len + 1, &len);
@@ -106,138 +156,225 @@ static char *get_string(napi_env env, napi_value v) {
 }
 
 static void session_free(struct session *s) {
+  if (s->fd >= 0) close(s->fd);
+  free(s->buf);
   free(s->mountpoint);
+  sf_req_free_all(&s->reqs);
+  sf_caps_free(s);
   free(s);
 }
 
-// mount(mountpoint, args: string[], config, handler) -> session
+// mount(mountpoint, spec, config, handler) -> session. spec: { fsname,
+// fstype, flags, data, fusermountOpts } (lib/fuse/mount-spec.ts).
 static napi_value js_mount(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
   NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct session *s = calloc(1, sizeof *s);
-  if (!s) return throw_errno(env, ENOMEM, "mount");
-  s->mountpoint = get_string(env, argv[0]);
+  if (!s) return sf_throw_errno(env, ENOMEM, "mount");
+  s->fd = -1;
+  s->env = env;
+  s->mountpoint = get_string(env, argv[0], NULL);
   double d;
-  s->cfg.entry_timeout = get_double(env, argv[2], "entryTimeout", &d) ? d : 1.0;
-  s->cfg.attr_timeout = get_double(env, argv[2], "attrTimeout", &d) ? d : 1.0;
-  s->cfg.max_write = get_double(env, argv[2], "maxWrite", &d) ? (unsigned)d : 0;
-  s->cfg.max_background = get_double(env, argv[2], "maxBackground", &d) ? (unsigned)d : 0;
-  s->cfg.writeback = get_double(env, argv[2], "writeback", &d) ? d != 0 : 0;
-  s->cfg.posix_acl = get_double(env, argv[2], "posixAcl", &d) ? d != 0 : 0;
-  s->cfg.export_support = get_double(env, argv[2], "exportSupport", &d) ? d != 0 : 1;
-  s->cfg.threads = get_double(env, argv[2], "threads", &d) ? (unsigned)d : 1;
-
-  uint32_t nargs = 0;
-  napi_get_array_length(env, argv[1], &nargs);
-  char **strs = calloc(nargs + 1, sizeof(char *));
-  for (uint32_t i = 0; i < nargs; i++) {
-    napi_value v;
-    napi_get_element(env, argv[1], i, &v);
-    strs[i] = get_string(env, v);
+  napi_value cfg = argv[2];
+  s->cfg.entry_timeout = get_double(env, cfg, "entryTimeout", &d) ? d : 1.0;
+  s->cfg.attr_timeout = get_double(env, cfg, "attrTimeout", &d) ? d : 1.0;
+  s->cfg.max_write = get_double(env, cfg, "maxWrite", &d) ? (unsigned)d : 0;
+  s->cfg.max_background = get_double(env, cfg, "maxBackground", &d) ? (unsigned)d : 0;
+  s->cfg.writeback = get_double(env, cfg, "writeback", &d) ? d != 0 : 0;
+  s->cfg.posix_acl = get_double(env, cfg, "posixAcl", &d) ? d != 0 : 0;
+  s->cfg.export_support = get_double(env, cfg, "exportSupport", &d) ? d != 0 : 1;
+  s->cfg.passthrough = get_double(env, cfg, "passthrough", &d) ? d != 0 : 1;
+  s->cfg.readdirplus_auto = get_double(env, cfg, "readdirplusAuto", &d) ? d != 0 : 0;
+  s->cfg.killpriv = get_double(env, cfg, "killpriv", &d) ? d != 0 : 0;
+  s->cfg.threads = get_double(env, cfg, "threads", &d) ? (unsigned)d : 1;
+  s->spin_ns = get_double(env, cfg, "spinMicros", &d) ? (uint64_t)(d * 1000) : 0;
+  // One maximal request: 256 pages (the kernel's ceiling) plus the headers.
+  s->bufsize = 256 * (size_t)sysconf(_SC_PAGESIZE) + 4096;
+  s->buf = malloc(s->bufsize);
+  double flags = 0;
+  get_double(env, argv[1], "flags", &flags);
+  char *fsname = get_string(env, argv[1], "fsname"), *fstype = get_string(env, argv[1], "fstype");
+  char *data = get_string(env, argv[1], "data"), *fmo = get_string(env, argv[1], "fusermountOpts");
+  char err[600] = "";
+  if (s->buf && s->mountpoint && fsname && fstype && data && fmo) {
+    struct mount_spec m = {s->mountpoint, fsname, fstype, (unsigned long)flags, data, fmo};
+    s->fd = sf_fuse_mount_device(&m, err, sizeof err);
+  } else {
+    snprintf(err, sizeof err, "bad mount arguments");
   }
-  struct fuse_args args = FUSE_ARGS_INIT((int)nargs, strs);
-  last_log[0] = 0;
-  fuse_set_log_func(capture_log);
-  s->se = fuse_session_new(&args, &stableid_ops, sizeof stableid_ops, s);
-  fuse_opt_free_args(&args);
-  for (uint32_t i = 0; i < nargs; i++) free(strs[i]);
-  free(strs);
-  if (!s->se) {
-    char msg[600];
-    snprintf(msg, sizeof msg, "fuse_session_new failed: %s", last_log[0] ? last_log : "bad options");
+  free(fsname);
+  free(fstype);
+  free(data);
+  free(fmo);
+  if (s->fd < 0) {
     session_free(s);
-    napi_throw_error(env, "EINVAL", msg);
+    napi_throw_error(env, "EMOUNT", err);
     return NULL;
   }
-  if (fuse_session_mount(s->se, s->mountpoint) != 0) {
-    char msg[600];
-    snprintf(msg, sizeof msg, "mount failed: %s", last_log[0] ? last_log : "unknown reason");
-    fuse_session_destroy(s->se);
-    session_free(s);
-    napi_throw_error(env, "EMOUNT", msg);
-    return NULL;
-  }
-  napi_value name;
+  fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
+  uv_loop_t *loop;
+  napi_value resource, name;
+  napi_create_object(env, &resource);
   napi_create_string_utf8(env, "stableid-fuse", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[3], NULL, name, 0, 1, NULL, NULL, NULL, call_js, &s->tsfn) != napi_ok) {
-    fuse_session_unmount(s->se);
-    fuse_session_destroy(s->se);
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, argv[3], 1, &s->handler) != napi_ok ||
+      napi_create_reference(env, resource, 1, &s->resource) != napi_ok || napi_async_init(env, resource, name, &s->async) != napi_ok ||
+      uv_poll_init(loop, &s->poll, s->fd) != 0) {
+    sf_fuse_unmount_lazy(s->mountpoint);
     session_free(s);
-    return throw_errno(env, ENOMEM, "napi_create_threadsafe_function");
+    return sf_throw_errno(env, EIO, "setting up the FUSE request loop");
   }
-  if (pthread_create(&s->thread, NULL, loop_main, s) != 0) {
-    int err = errno;
-    napi_release_threadsafe_function(s->tsfn, napi_tsfn_abort);
-    fuse_session_unmount(s->se);
-    fuse_session_destroy(s->se);
-    session_free(s);
-    return throw_errno(env, err, "pthread_create");
-  }
-  s->thread_started = 1;
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  s->polling = 1;
+  if (s->cfg.threads > 1) s->data = sf_data_start(s, s->cfg.threads);
   napi_value out;
   NAPI_CALL(env, napi_create_external(env, s, NULL, NULL, &out));
   return out;
 }
 
-static struct session *get_session(napi_env env, napi_value v) {
+struct session *sf_session_arg(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
   return p;
 }
 
-// detach(session) -> 0 or errno: lazy unmount (MNT_DETACH) as root. The loop
-// ends once the last user of the mount is gone. Non-root callers get EPERM
-// and run `fusermount3 -u -z` themselves.
+// detach(session) -> 0 or errno: lazy unmount (MNT_DETACH) as root. The
+// connection ends once the last user of the mount is gone. Non-root callers
+// get EPERM and run `fusermount3 -u -z` themselves.
 static napi_value js_detach(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct session *s = get_session(env, argv[0]);
-  int rc = 0;
-  if (!s || !s->mountpoint) rc = EINVAL;
-  else if (umount2(s->mountpoint, MNT_DETACH) != 0) rc = errno;
-  napi_create_int32(env, rc, &out);
+  SESSION_ARGS(1) napi_value out;
+  napi_create_int32(env, s->ended ? 0 : sf_fuse_unmount_lazy(s->mountpoint), &out);
   return out;
 }
 
-// destroy(session): after OP_ENDED. Joins the loop thread, closes the device
-// (unmounting first if the kernel still has the mount) and frees the session.
-static napi_value js_destroy(napi_env env, napi_callback_info info) {
+// unmountPath(mountpoint) -> 0 or errno: the same lazy unmount of a path with
+// no session (a stale mount left by a killed server), reached without links.
+static napi_value js_unmount_path(napi_env env, napi_callback_info info) {
   size_t argc = 1;
-  napi_value argv[1];
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct session *s = get_session(env, argv[0]);
-  if (!s) return NULL;
-  if (s->thread_started) pthread_join(s->thread, NULL);
-  fuse_session_unmount(s->se);
-  fuse_session_destroy(s->se);
-  napi_release_threadsafe_function(s->tsfn, napi_tsfn_release);
+  napi_value argv[1], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[4096];
+  size_t len = 0;
+  if (argc < 1 || napi_get_value_string_utf8(env, argv[0], path, sizeof path, &len) != napi_ok || len >= sizeof path - 1) {
+    napi_throw_type_error(env, NULL, "unmountPath(mountpoint)");
+    return NULL;
+  }
+  napi_create_int32(env, sf_fuse_unmount_lazy(path), &out);
+  return out;
+}
+
+static void on_closed(uv_handle_t *h) {
+  struct session *s = h->data;
+  // Here, not in destroy(): destroy() may run inside on_readable's callback
+  // scope, which still uses the async context until it closes.
+  napi_delete_reference(s->env, s->handler);
+  napi_delete_reference(s->env, s->resource);
+  napi_async_destroy(s->env, s->async);
   session_free(s);
+}
+
+// destroy(session): after ENDED, with every request answered. Stops the data
+// threads and closes the device (the mount is gone already: the device said
+// so). Memory goes when libuv has let go of the poll handle.
+static napi_value js_destroy(napi_env env, napi_callback_info info) {
+  SESSION_ARGS(1) if (s->closing_poll) return NULL;
+  s->closing_poll = 1;
+  if (!s->ended) {
+    s->ended = 1;
+    uv_poll_stop(&s->poll);
+  }
+  sf_data_stop(s->data);
+  s->data = NULL;
+  uv_close((uv_handle_t *)&s->poll, on_closed);
   return NULL;
 }
 
-// info(session) -> { maxWrite, maxReadahead } as negotiated at INIT (0 before).
+// info(session) -> what INIT settled on (zeros before it).
 static napi_value js_info(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out, v;
-  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct session *s = get_session(env, argv[0]);
-  if (!s) return NULL;
+  SESSION_ARGS(1) napi_value out, v;
   napi_create_object(env, &out);
   napi_create_uint32(env, s->negotiated_max_write, &v);
   napi_set_named_property(env, out, "maxWrite", v);
   napi_create_uint32(env, s->negotiated_max_readahead, &v);
   napi_set_named_property(env, out, "maxReadahead", v);
+  napi_create_uint32(env, s->proto_minor, &v);
+  napi_set_named_property(env, out, "minor", v);
+  napi_get_boolean(env, s->passthrough, &v);
+  napi_set_named_property(env, out, "passthrough", v);
+  napi_create_string_utf8(env, s->passthrough_why, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, out, "passthroughOff", v);
+  napi_get_boolean(env, s->killpriv_v2, &v);
+  napi_set_named_property(env, out, "killprivV2", v);
   return out;
 }
 
-napi_value session_register(napi_env env, napi_value exports) {
+// counts(session) -> Float64Array: requests by kernel opcode since the mount,
+// also those answered without JS (data threads, INIT, INTERRUPT).
+static napi_value js_counts(napi_env env, napi_callback_info info) {
+  SESSION_ARGS(1) napi_value ab, out;
+  void *p;
+  napi_create_arraybuffer(env, FUSE_OPCODE_LIMIT * sizeof(double), &p, &ab);
+  double *d = p;
+  for (int i = 0; i < FUSE_OPCODE_LIMIT; i++) d[i] = (double)__atomic_load_n(&s->counts[i], __ATOMIC_RELAXED);
+  napi_create_typedarray(env, napi_float64_array, FUSE_OPCODE_LIMIT, ab, 0, &out);
+  return out;
+}
+
+// backingOpen(session, fd, nodeId: bigint) -> a backing id (> 0) the kernel
+// reads and writes itself for files opened with it, or a negative errno
+// (EPERM without CAP_SYS_ADMIN, ELOOP for a source on a stacked filesystem
+// ...). The node's security.capability is then answered here (caps.c).
+static napi_value js_backing_open(napi_env env, napi_callback_info info) {
+  SESSION_ARGS(3) int32_t fd = -1;
+  uint64_t nodeid = 0;
+  bool lossless;
+  napi_get_value_int32(env, argv[1], &fd);
+  napi_get_value_bigint_uint64(env, argv[2], &nodeid, &lossless);
+  struct stableid_backing_map map = {.fd = fd};
+  // Not for append-only or immutable files: the kernel opens the backing
+  // file with the caller's flags and its asynchronous writes take the
+  // caller's (O_APPEND can be dropped with fcntl on the FUSE file, whose
+  // inode does not carry the flag); through the server's own descriptor
+  // SRC keeps enforcing them.
+  int attrs = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &attrs) == 0 && (attrs & (FS_APPEND_FL | FS_IMMUTABLE_FL))) {
+    napi_value out;
+    napi_create_int32(env, -EOPNOTSUPP, &out);
+    return out;
+  }
+  int id = s->passthrough ? sf_backing_open(s, &map) : (errno = EOPNOTSUPP, -1);
+  if (id > 0 && nodeid > 1) sf_caps_add(s, nodeid, fd);
+  napi_value out;
+  napi_create_int32(env, id < 0 ? -errno : id, &out);
+  return out;
+}
+
+// backingClose(session, id, nodeId: bigint) -> 0 or a negative errno. Files
+// open with it keep it.
+static napi_value js_backing_close(napi_env env, napi_callback_info info) {
+  SESSION_ARGS(3) uint32_t id = 0;
+  uint64_t nodeid = 0;
+  bool lossless;
+  napi_get_value_uint32(env, argv[1], &id);
+  napi_get_value_bigint_uint64(env, argv[2], &nodeid, &lossless);
+  if (nodeid > 1) sf_caps_remove(s, nodeid);
+  int rc = ioctl(s->fd, STABLEID_IOC_BACKING_CLOSE, &id);
+  napi_value out;
+  napi_create_int32(env, rc < 0 ? -errno : 0, &out);
+  return out;
+}
+
+napi_value sf_session_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
     {"detach", NULL, js_detach, NULL, NULL, NULL, napi_default, NULL},
+    {"unmountPath", NULL, js_unmount_path, NULL, NULL, NULL, napi_default, NULL},
     {"destroy", NULL, js_destroy, NULL, NULL, NULL, napi_default, NULL},
     {"info", NULL, js_info, NULL, NULL, NULL, napi_default, NULL},
+    {"counts", NULL, js_counts, NULL, NULL, NULL, napi_default, NULL},
+    {"backingOpen", NULL, js_backing_open, NULL, NULL, NULL, napi_default, NULL},
+    {"backingClose", NULL, js_backing_close, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -23,6 +23,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include "listdir.h"
 #include "node-error.h"
 
 enum kind {
@@ -168,7 +169,7 @@ static void execute_as(napi_env env, void *data) {
     case GETXATTR: case LISTXATTR: w->err = get_sized(w, proc); return;
     case SETXATTR: rc = setxattr(proc, w->name2, w->value, w->len, w->flags); break;
     case REMOVEXATTR: rc = removexattr(proc, w->name2); break;
-    // O_NONBLOCK: a FIFO or device must never hold a pool thread (the caller
+    // O_NONBLOCK: a FIFO or device must never hold the JS thread (the caller
     // checked the type, but a device may still wait); cleared after.
     case REOPEN:
       rc = w->result = open(proc, (w->flags | O_NONBLOCK | O_CLOEXEC) & ~(O_CREAT | O_EXCL | O_NOFOLLOW));
@@ -192,8 +193,8 @@ static void execute_as(napi_env env, void *data) {
     // Record locks are always open-file-description locks: classic POSIX
     // locks belong to the whole server process, so any close() of any fd of
     // the file would drop them all, and locks of two clients would merge.
-    // Never F_OFD_SETLKW: a waiting lock would hold a pool thread for as long
-    // as the holder likes (lib/backend/locks.ts retries instead).
+    // Never F_OFD_SETLKW: a waiting lock would hold the thread for as long as
+    // the holder likes (lib/backend/locks.ts retries instead).
     case OFD_SETLK: case OFD_GETLK: {
       struct flock fl = {.l_type = (short)w->ltype, .l_whence = SEEK_SET, .l_start = w->off, .l_len = w->len64, .l_pid = 0};
       rc = fcntl(w->fd, w->kind == OFD_SETLK ? F_OFD_SETLK : F_OFD_GETLK, &fl);
@@ -367,28 +368,43 @@ static struct work *parse(napi_env env, napi_callback_info info, enum kind kind,
   return w;
 }
 
-#define ASYNC(fn, kind, shape, usage, ...)                                       \
+#define CALL(how, fn, kind, shape, usage, ...)                                 \
   static napi_value fn(napi_env env, napi_callback_info info) {                \
     napi_value argv[8];                                                        \
     struct work *w = parse(env, info, kind, shape, argv, usage);               \
     if (!w) return NULL;                                                       \
     __VA_ARGS__;                                                               \
-    return start(env, w);                                                      \
+    return how(env, w);                                                        \
   }
+// On libuv's pool: calls whose time depends on the data (fallocate, copies)
+// or that change a directory
+// (journalled, a millisecond on a busy disk: clients' creates, renames and
+// removals then overlap instead of queueing on the JS thread).
+#define ASYNC(...) CALL(start, __VA_ARGS__)
+// On the JS thread, as statx and openat: calls on one inode that a local
+// filesystem answers in microseconds (attributes, xattrs, reopening a file),
+// where a pool round trip (two thread hops) cost more than the call; the
+// FUSE request is then answered with no hop at all. The price: a hung
+// source filesystem stalls every request.
+#define NOW(...) CALL(run_now, __VA_ARGS__)
+// Both: fn on the pool and fn##_now on the JS thread; lib/sys/sys.ts runs a
+// call on the JS thread when no other request is in flight (nothing to
+// overlap with, so the pool's two thread hops would only add latency).
+#define BOTH(fn, ...) CALL(start, fn, __VA_ARGS__) CALL(run_now, fn##_now, __VA_ARGS__)
 
-ASYNC(js_mkdirat, MKDIRAT, "fsnC", "mkdirat(dirfd, name, mode, creds?)", w->mode = (unsigned)i64(env, argv[2]))
-ASYNC(js_mknodat, MKNODAT, "fsnnC", "mknodat(dirfd, name, mode, rdev, creds?)", w->mode = (unsigned)i64(env, argv[2]); w->rdev = (dev_t)i64(env, argv[3]))
-ASYNC(js_unlinkat, UNLINKAT, "fsn", "unlinkat(dirfd, name, flags)", w->flags = (int)i64(env, argv[2]))
-ASYNC(js_renameat2, RENAMEAT2, "fsfsn", "renameat2(olddirfd, oldname, newdirfd, newname, flags)", w->flags = (int)i64(env, argv[4]))
-ASYNC(js_fchownat, FCHOWNAT, "fnn", "fchownat(fd, uid, gid)", w->uid = i64(env, argv[1]); w->gid = i64(env, argv[2]))
-ASYNC(js_fchmod, FCHMOD, "fn", "fchmod(fd, mode)", w->mode = (unsigned)i64(env, argv[1]))
-ASYNC(js_utimensat, UTIMENSAT, "fnnnn", "utimensat(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec)",
+BOTH(js_mkdirat, MKDIRAT, "fsnC", "mkdirat(dirfd, name, mode, creds?)", w->mode = (unsigned)i64(env, argv[2]))
+BOTH(js_mknodat, MKNODAT, "fsnnC", "mknodat(dirfd, name, mode, rdev, creds?)", w->mode = (unsigned)i64(env, argv[2]); w->rdev = (dev_t)i64(env, argv[3]))
+BOTH(js_unlinkat, UNLINKAT, "fsn", "unlinkat(dirfd, name, flags)", w->flags = (int)i64(env, argv[2]))
+BOTH(js_renameat2, RENAMEAT2, "fsfsn", "renameat2(olddirfd, oldname, newdirfd, newname, flags)", w->flags = (int)i64(env, argv[4]))
+NOW(js_fchownat, FCHOWNAT, "fnn", "fchownat(fd, uid, gid)", w->uid = i64(env, argv[1]); w->gid = i64(env, argv[2]))
+NOW(js_fchmod, FCHMOD, "fn", "fchmod(fd, mode)", w->mode = (unsigned)i64(env, argv[1]))
+NOW(js_utimensat, UTIMENSAT, "fnnnn", "utimensat(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec)",
       w->times[0].tv_sec = i64(env, argv[1]); w->times[0].tv_nsec = i64(env, argv[2]);
       w->times[1].tv_sec = i64(env, argv[3]); w->times[1].tv_nsec = i64(env, argv[4]))
-ASYNC(js_readlinkat, READLINKAT, "f", "readlinkat(fd)", (void)0)
-ASYNC(js_reopen, REOPEN, "fnC", "reopen(fd, flags, creds?)", w->flags = (int)i64(env, argv[1]))
-ASYNC(js_removexattr, REMOVEXATTR, "fs", "removexattr(fd, name)", w->name2 = w->name; w->name = NULL)
-ASYNC(js_setxattr, SETXATTR, "fsbn", "setxattr(fd, name, value, flags)", w->name2 = w->name; w->name = NULL; w->flags = (int)i64(env, argv[3]))
+NOW(js_readlinkat, READLINKAT, "f", "readlinkat(fd)", (void)0)
+NOW(js_reopen, REOPEN, "fnC", "reopen(fd, flags, creds?)", w->flags = (int)i64(env, argv[1]))
+NOW(js_removexattr, REMOVEXATTR, "fs", "removexattr(fd, name)", w->name2 = w->name; w->name = NULL)
+NOW(js_setxattr, SETXATTR, "fsbn", "setxattr(fd, name, value, flags)", w->name2 = w->name; w->name = NULL; w->flags = (int)i64(env, argv[3]))
 
 // Data and lock calls on an open descriptor (Node has none of them).
 ASYNC(js_fallocate, FALLOCATE, "fnnn", "fallocate(fd, mode, offset, length)",
@@ -396,17 +412,20 @@ ASYNC(js_fallocate, FALLOCATE, "fnnn", "fallocate(fd, mode, offset, length)",
 ASYNC(js_lseek, LSEEK, "fnn", "lseek(fd, offset, whence)", w->off = i64(env, argv[1]); w->flags = (int)i64(env, argv[2]))
 ASYNC(js_copy_file_range, COPY_FILE_RANGE, "fnfnnn", "copyFileRange(fdIn, offIn, fdOut, offOut, length, flags)",
       w->off = i64(env, argv[1]); w->off2 = i64(env, argv[3]); w->len64 = i64(env, argv[4]); w->flags = (int)i64(env, argv[5]))
-ASYNC(js_ofd_setlk, OFD_SETLK, "fnnn", "ofdSetlk(fd, type, start, length)",
+// Locks never wait (F_OFD_SETLK, LOCK_NB: lib/backend/locks.ts retries), so
+// they run on the JS thread: Samba takes one per SMB byte-range lock, and a
+// pool round trip cost fifty times the call (test/bench/e2e/fuse-fileops.bench.ts).
+NOW(js_ofd_setlk, OFD_SETLK, "fnnn", "ofdSetlk(fd, type, start, length)",
       w->ltype = (int)i64(env, argv[1]); w->off = i64(env, argv[2]); w->len64 = i64(env, argv[3]))
-ASYNC(js_ofd_getlk, OFD_GETLK, "fnnn", "ofdGetlk(fd, type, start, length)",
+NOW(js_ofd_getlk, OFD_GETLK, "fnnn", "ofdGetlk(fd, type, start, length)",
       w->ltype = (int)i64(env, argv[1]); w->off = i64(env, argv[2]); w->len64 = i64(env, argv[3]))
-ASYNC(js_flock, FLOCK, "fn", "flock(fd, op)", w->flags = (int)i64(env, argv[1]))
+NOW(js_flock, FLOCK, "fn", "flock(fd, op)", w->flags = (int)i64(env, argv[1]))
 
 // symlinkat(target, dirfd, name, creds?): the target is stored as given, never resolved.
-ASYNC(js_symlinkat, SYMLINKAT, "sfsC", "symlinkat(target, dirfd, name, creds?)", (void)0)
+BOTH(js_symlinkat, SYMLINKAT, "sfsC", "symlinkat(target, dirfd, name, creds?)", (void)0)
 
 // linkat(fd, newdirfd, newname): a new name for the descriptor's inode.
-ASYNC(js_linkat, LINKAT, "ffs", "linkat(fd, newdirfd, newname)", w->name2 = w->name; w->name = NULL)
+BOTH(js_linkat, LINKAT, "ffs", "linkat(fd, newdirfd, newname)", w->name2 = w->name; w->name = NULL)
 
 static napi_value js_getxattr(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -619,11 +638,17 @@ static napi_value init(napi_env env, napi_value exports) {
     {"close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
     {"reopen", NULL, js_reopen, NULL, NULL, NULL, napi_default, NULL},
     {"mkdirat", NULL, js_mkdirat, NULL, NULL, NULL, napi_default, NULL},
+    {"mkdiratNow", NULL, js_mkdirat_now, NULL, NULL, NULL, napi_default, NULL},
     {"mknodat", NULL, js_mknodat, NULL, NULL, NULL, napi_default, NULL},
+    {"mknodatNow", NULL, js_mknodat_now, NULL, NULL, NULL, napi_default, NULL},
     {"symlinkat", NULL, js_symlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"symlinkatNow", NULL, js_symlinkat_now, NULL, NULL, NULL, napi_default, NULL},
     {"unlinkat", NULL, js_unlinkat, NULL, NULL, NULL, napi_default, NULL},
+    {"unlinkatNow", NULL, js_unlinkat_now, NULL, NULL, NULL, napi_default, NULL},
     {"renameat2", NULL, js_renameat2, NULL, NULL, NULL, napi_default, NULL},
+    {"renameat2Now", NULL, js_renameat2_now, NULL, NULL, NULL, napi_default, NULL},
     {"linkat", NULL, js_linkat, NULL, NULL, NULL, napi_default, NULL},
+    {"linkatNow", NULL, js_linkat_now, NULL, NULL, NULL, napi_default, NULL},
     {"fchownat", NULL, js_fchownat, NULL, NULL, NULL, napi_default, NULL},
     {"fchmod", NULL, js_fchmod, NULL, NULL, NULL, napi_default, NULL},
     {"utimensat", NULL, js_utimensat, NULL, NULL, NULL, napi_default, NULL},
@@ -642,6 +667,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"ofdGetlk", NULL, js_ofd_getlk, NULL, NULL, NULL, napi_default, NULL},
     {"flock", NULL, js_flock, NULL, NULL, NULL, napi_default, NULL},
     {"fdFlags", NULL, js_fd_flags, NULL, NULL, NULL, napi_default, NULL},
+    {"listDir", NULL, sys_listdir, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,6 +1,8 @@
 // The sides an e2e benchmark compares, all over one source directory: the raw
 // directory (the baseline), bindfs (the peer FUSE passthrough) and the
-// stableid FUSE mount (bin/stableid-mount, persistent table). Servers are
+// stableid FUSE mount (bin/stableid-mount, persistent table), and on request
+// a second stableid mount with kernel passthrough off, over its own source (one
+// server per source: a second start on the same SRC is refused). Servers are
 // child processes; every mount is removed when the benchmark ends.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +11,9 @@ import { forceUnmount, serverCommand, waitMounted } from '../../helpers/mount-fi
 import { run, runOk, Started } from '../../helpers/run.js';
 
 export interface Target {
-  name: 'raw' | 'bindfs' | 'stableid-fuse';
+  name: 'raw' | 'bindfs' | 'stableid-fuse' | 'stableid-nopassthrough';
+  /** The source directory behind dir: Bench.src, or the no-passthrough mount's own copy. */
+  src: string;
   /** The stableid mount's -o options, when not the defaults. */
   options?: string[];
   dir: string;
@@ -18,6 +22,8 @@ export interface Target {
 export interface Bench {
   root: string;
   src: string;
+  /** Every source directory of the targets (what a benchmark fills before it runs). */
+  sources: string[];
   targets: Target[];
   close(): Promise<void>;
 }
@@ -30,12 +36,22 @@ export async function dropCaches(): Promise<void> {
   await writeFile('/proc/sys/vm/drop_caches', '3').catch(() => undefined);
 }
 
-/** options: -o options for the stableid mount. */
-export async function openBench(prefix: string, options: string[] = []): Promise<Bench> {
-  const root = await mkdtemp(join(tmpdir(), prefix));
+export interface BenchOptions {
+  /** -o options for the stableid mount(s). */
+  options?: string[];
+  /** Where the source directories go (default the temp dir). */
+  base?: string;
+  /** Also a stableid mount with -o nopassthrough (the issue's goals hold with and without it). */
+  withoutPassthrough?: boolean;
+}
+
+export async function openBench(prefix: string, o: BenchOptions = {}): Promise<Bench> {
+  const options = o.options ?? [];
+  const root = await mkdtemp(join(o.base ?? tmpdir(), prefix));
   const src = join(root, 'src');
   await mkdir(src);
-  const targets: Target[] = [{ name: 'raw', dir: src }];
+  const sources = [src];
+  const targets: Target[] = [{ name: 'raw', dir: src, src }];
   const cleanups: Array<() => Promise<void>> = [];
   const close = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -47,22 +63,31 @@ export async function openBench(prefix: string, options: string[] = []): Promise
       await mkdir(mnt);
       await runOk('bindfs', [src, mnt], { timeoutMs: 20_000 });
       cleanups.push(() => forceUnmount(mnt));
-      targets.push({ name: 'bindfs', dir: mnt });
+      targets.push({ name: 'bindfs', dir: mnt, src });
     }
-    const mnt = join(root, 'stableid');
-    await mkdir(mnt);
-    const [cmd, args] = serverCommand('cli', src, mnt, options);
-    const proc = new Started(cmd, args);
-    cleanups.push(async () => {
-      proc.child.kill('SIGTERM');
-      if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
-      await forceUnmount(mnt);
-    });
-    await waitMounted(proc, mnt);
-    targets.push({ name: 'stableid-fuse', dir: mnt, ...(options.length && { options }) });
+    const stableid = async (name: Target['name'], from: string, opts: string[]) => {
+      const mnt = join(root, name);
+      await mkdir(mnt);
+      const [cmd, args] = serverCommand('cli', from, mnt, opts);
+      const proc = new Started(cmd, args);
+      cleanups.push(async () => {
+        proc.child.kill('SIGTERM');
+        if (!(await proc.exit(10_000))) proc.child.kill('SIGKILL');
+        await forceUnmount(mnt);
+      });
+      await waitMounted(proc, mnt);
+      targets.push({ name, dir: mnt, src: from, ...(opts.length && { options: opts }) });
+    };
+    await stableid('stableid-fuse', src, options);
+    if (o.withoutPassthrough) {
+      const own = join(root, 'src-nopassthrough');
+      await mkdir(own);
+      sources.push(own);
+      await stableid('stableid-nopassthrough', own, [...options, 'nopassthrough']);
+    }
   } catch (err) {
     await close();
     throw err;
   }
-  return { root, src, targets, close };
+  return { root, src, sources, targets, close };
 }
