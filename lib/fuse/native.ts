@@ -66,7 +66,9 @@ export const OPEN_KEEP_CACHE = 1;
 export const OPEN_DIRECT_IO = 2;
 /** The handle is an OS fd: the addon serves READ, WRITE and FLUSH on it itself (pread/pwrite). */
 export const OPEN_FD = 8;
-const OPEN_FLAGS = { KEEP_CACHE: OPEN_KEEP_CACHE, DIRECT_IO: OPEN_DIRECT_IO, CACHE_DIR: 4, FD: OPEN_FD };
+/** No FLUSH at close(2) of this open file (FOPEN_NOFLUSH): see FuseOps.openFlags. */
+export const OPEN_NOFLUSH = 16;
+const OPEN_FLAGS = { KEEP_CACHE: OPEN_KEEP_CACHE, DIRECT_IO: OPEN_DIRECT_IO, CACHE_DIR: 4, FD: OPEN_FD, NOFLUSH: OPEN_NOFLUSH };
 
 // FATTR_* (the kernel's SETATTR valid bits)
 export const SET_MODE = 1 << 0;

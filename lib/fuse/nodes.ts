@@ -18,6 +18,8 @@ export class Node {
   listedPlain = false;
   /** A directory whose listed names the caller then looked up: its listings carry full entries. */
   statsChildren = false;
+  /** A record lock was asked for through this file: its later opens get FLUSH at close(2). */
+  locked = false;
 
   constructor(
     /** The stable id (the node id, except for the root, which is node 1). */

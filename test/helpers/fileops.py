@@ -13,6 +13,9 @@
 #                            the errno name
 #   getlk PATH TYPE START LEN   F_GETLK: [type, start, len] of the lock in the way (type "u": none)
 #   lockwait PATH TYPE START LEN  F_SETLKW, giving up after 1.5 s with SIGALRM: "locked" or "interrupted"
+#   twofds PATH              opens PATH twice, write-locks it through the first descriptor, prints
+#                            "locked", waits for a line on stdin, closes the second, prints "closed",
+#                            and holds the first until stdin ends
 import errno
 import fcntl
 import json
@@ -99,6 +102,16 @@ def lockwait(path, type_, start, length):
     out('locked')
 
 
+def twofds(path):
+    first, second = os.open(path, os.O_RDWR), os.open(path, os.O_RDWR)
+    fcntl.fcntl(first, fcntl.F_SETLK, flock_struct(fcntl.F_WRLCK, 0, 0))
+    out('locked')
+    sys.stdin.readline()
+    os.close(second)  # POSIX: drops every lock this process holds on the file
+    out('closed')
+    sys.stdin.read()
+
+
 def copy(src, dst):
     fin = os.open(src, os.O_RDONLY)
     fout = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -136,6 +149,8 @@ def main(argv):
         lock(args[0], args[1], args[2], int(args[3]), int(args[4]), float(args[5]) if len(args) > 5 else 0)
     elif cmd == 'getlk':
         getlk(args[0], args[1], int(args[2]), int(args[3]))
+    elif cmd == 'twofds':
+        twofds(args[0])
     elif cmd == 'lockwait':
         lockwait(args[0], args[1], int(args[2]), int(args[3]))
     else:

@@ -130,6 +130,43 @@ for (const opts of [[], ['threads=1']]) {
   });
 }
 
+serial(`close(2) asks the server (FLUSH) only for files locked through the mount, and drops the locks as POSIX says${why}`, async (t) => {
+  const fx = await mountFixture(t);
+  await writeFile(join(fx.src, 'plain'), 'data');
+  await writeFile(join(fx.src, 'f'), 'data');
+  const closes = String.raw`
+import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    for _ in range(100): os.close(os.dup(fd))
+    os.close(fd)
+`;
+  await runOk('python3', ['-c', closes, join(fx.mnt, 'plain')], { timeoutMs: 15_000 });
+  t.is((await served(fx.mnt)).FLUSH ?? 0, 0, 'no FLUSH for 101 closes of a file nobody locked');
+
+  // The first lock on a file goes through a descriptor opened without FLUSH: it goes at that file's RELEASE.
+  const a = await holder(t, join(fx.mnt, 'f'), 'posix', 'w', '0', '0', '60');
+  t.is(await probe('lock', join(fx.mnt, 'f'), 'posix', 'w', '0', '0'), 'EAGAIN', 'held');
+  a.child.kill('SIGKILL');
+  await a.exited;
+  t.is(await probe('lock', join(fx.mnt, 'f'), 'posix', 'w', '0', '0'), 'locked', 'the holder died: the lock went with its file');
+
+  // Opened after a lock: FLUSH at every close, and close(2) of any descriptor drops the process's locks.
+  const before = (await served(fx.mnt)).FLUSH ?? 0;
+  await runOk('python3', ['-c', closes, join(fx.mnt, 'f')], { timeoutMs: 15_000 });
+  t.true(((await served(fx.mnt)).FLUSH ?? 0) - before >= 101, 'FLUSH for the closes of a locked file');
+  const two = new Started('python3', [PROBE, 'twofds', join(fx.mnt, 'f')], undefined, { stdin: 'pipe' });
+  t.teardown(() => {
+    if (two.running) two.child.kill('SIGKILL');
+  });
+  await two.waitFor(/"locked"/, 15_000);
+  t.is(await probe('lock', join(fx.mnt, 'f'), 'posix', 'w', '0', '0'), 'EAGAIN', 'locked through the first descriptor');
+  two.child.stdin?.write('\n');
+  await two.waitFor(/"closed"/, 15_000);
+  t.is(await probe('lock', join(fx.mnt, 'f'), 'posix', 'w', '0', '0'), 'locked', 'closing the second descriptor dropped the lock, the first still open');
+  two.child.stdin?.end();
+});
+
 serial(`F_SETLKW waits for the holder to let go, and a signal ends the wait${why}`, async (t) => {
   const fx = await mountFixture(t);
   await writeFile(join(fx.src, 'f'), 'data');

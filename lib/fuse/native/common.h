@@ -22,7 +22,7 @@
 #define FH_DIRECT_FD (1ull << 62)
 
 // replyOpen/replyCreate flags from JS (native.ts OPEN_*, compared at load).
-enum { OPEN_KEEP_CACHE = 1, OPEN_DIRECT_IO = 2, OPEN_CACHE_DIR = 4, OPEN_FD = 8 };
+enum { OPEN_KEEP_CACHE = 1, OPEN_DIRECT_IO = 2, OPEN_CACHE_DIR = 4, OPEN_FD = 8, OPEN_NOFLUSH = 16 };
 
 // Mount-time settings the TypeScript side chooses.
 struct config {

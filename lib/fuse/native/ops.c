@@ -432,7 +432,7 @@ static napi_value js_attr_layout(napi_env env, napi_callback_info info) { return
 // openFlags() -> the replyOpen flag bits replies.c reads (native.ts compares them at load).
 static napi_value js_open_flags(napi_env env, napi_callback_info info) {
   static const struct named_number flags[] = {
-    {"KEEP_CACHE", OPEN_KEEP_CACHE}, {"DIRECT_IO", OPEN_DIRECT_IO}, {"CACHE_DIR", OPEN_CACHE_DIR}, {"FD", OPEN_FD},
+    {"KEEP_CACHE", OPEN_KEEP_CACHE}, {"DIRECT_IO", OPEN_DIRECT_IO}, {"CACHE_DIR", OPEN_CACHE_DIR}, {"FD", OPEN_FD}, {"NOFLUSH", OPEN_NOFLUSH},
   };
   return sf_named_numbers(env, flags, sizeof flags / sizeof flags[0]);
 }

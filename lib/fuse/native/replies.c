@@ -112,6 +112,7 @@ static void fill_open(struct stableid_open_out *o, double fh, uint32_t flags, in
   if (flags & OPEN_KEEP_CACHE) o->open_flags |= FOPEN_KEEP_CACHE;
   if (flags & OPEN_DIRECT_IO) o->open_flags |= FOPEN_DIRECT_IO;
   if (flags & OPEN_CACHE_DIR) o->open_flags |= FOPEN_CACHE_DIR;
+  if (flags & OPEN_NOFLUSH) o->open_flags |= FOPEN_NOFLUSH;
   if (backing > 0) {
     o->open_flags |= FOPEN_PASSTHROUGH;
     o->backing_id = backing;
