@@ -11,6 +11,7 @@
         "lib/fuse/native/init.c",
         "lib/fuse/native/io.c",
         "lib/fuse/native/mount.c",
+        "lib/fuse/native/fsmount.c",
         "lib/fuse/native/ops.c",
         "lib/fuse/native/replies.c",
         "lib/fuse/native/reqs.c",

@@ -88,14 +88,19 @@ export class FuseMount {
       },
       m.dispatch,
     );
-    const entry = await mountAt(opts.mountpoint).catch(() => undefined);
-    if (entry?.fstype === FSTYPE) m.connection = entry.dev;
+    // As root the addon read it from the mount before attaching it; MNT's
+    // path (fusermount3) may have been renamed since, so this is a fallback.
+    m.connection = nat.info(m.session).connection || undefined;
+    if (m.connection === undefined) {
+      const entry = await mountAt(opts.mountpoint).catch(() => undefined);
+      if (entry?.fstype === FSTYPE) m.connection = entry.dev;
+    }
     return m;
   }
 
   /** What INIT negotiated with the kernel (zeros until it is answered). */
   info(): SessionInfo {
-    if (!this.session) return { maxWrite: 0, maxReadahead: 0, minor: 0, passthrough: false, passthroughOff: 'not mounted', killprivV2: false };
+    if (!this.session) return { connection: 0, maxWrite: 0, maxReadahead: 0, minor: 0, passthrough: false, passthroughOff: 'not mounted', killprivV2: false };
     const info = this.native.info(this.session);
     return this.opts.options.passthroughOff ? { ...info, passthroughOff: this.opts.options.passthroughOff } : info;
   }

@@ -50,6 +50,8 @@ export interface MountSpec {
 }
 
 export interface SessionInfo {
+  /** The fusectl connection number, where the mount itself told (as root); 0: unknown. */
+  connection: number;
   maxWrite: number;
   maxReadahead: number;
   /** The FUSE protocol minor version both sides speak (0 before INIT). */

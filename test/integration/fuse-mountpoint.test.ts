@@ -123,13 +123,35 @@ serial(`stopping does not unmount a host mount when a directory on MNT's path wa
   await tmpfs(t, decoy, 'mode=0755');
   const server = await startServer(t, 'cli', join(dir, 'src'), join(dir, 'a', 'm'));
   t.teardown(() => forceUnmount(join(dir, 'moved', 'm')));
-  // Swapped once the server serves: a swap during its start-up is another case (see the session note).
+  // Swapped once the server serves (a rename during start-up: the test below).
   await server.proc.waitFor(/serving /);
   // The user who owns a/ moves it away and leaves a link to the host's directory in its place.
   await rename(join(dir, 'a'), join(dir, 'moved'));
   await symlink(join(dir, 'host'), join(dir, 'a'));
   t.deepEqual(await server.stop('SIGTERM'), { code: 0, signal: null }, `the server still ends (its connection is aborted): ${server.proc.stderr}`);
   t.is((await mountAt(decoy))?.fstype, 'tmpfs', 'the host mount the link points at is still there');
+});
+
+serial(`the server knows its FUSE connection from the mount itself, even when a directory above MNT is renamed at once${why}`, async (t) => {
+  const dir = await tempDir(t, 'mountsafe-');
+  await mkdir(join(dir, 'a', 'm'), { recursive: true });
+  t.teardown(() => forceUnmount(join(dir, 'moved', 'm')));
+  // Renamed before the mount's path could be looked up: the window FuseMount.start used to read mountinfo in.
+  const script = `
+const { native } = await import(process.argv[1]);
+const { renameSync } = await import('node:fs');
+const nat = native();
+const s = nat.mount(process.argv[2] + '/a/m', { fsname: 'x', fstype: 'fuse.stableid', flags: 6, data: '', fusermountOpts: '' }, { threads: 1 }, () => {});
+renameSync(process.argv[2] + '/a', process.argv[2] + '/moved');
+console.log(JSON.stringify({ connection: nat.info(s).connection }));
+process.exit(0);`;
+  const r = await run(process.execPath, ['--input-type=module', '-e', script, join(REPO, 'dist/lib/fuse/native.js'), dir], { timeoutMs: 20_000 });
+  t.is(r.code, 0, r.stderr);
+  const { connection } = JSON.parse(r.stdout) as { connection: number };
+  const mounted = await mountAt(join(dir, 'moved', 'm'));
+  t.is(mounted?.fstype, 'fuse.stableid');
+  t.true(connection > 0 && connection === mounted?.dev, `the addon's connection ${connection} is the mount's device 0:${mounted?.dev}`);
+  t.regex(mounted?.mountOptions ?? '', /(^|,)nosuid,nodev(,|$)/, 'mounted with its flags');
 });
 
 serial(`a stale mount is cleaned up through the addon, which follows no link swapped into MNT's path${why}`, async (t) => {

@@ -84,6 +84,7 @@ struct session {
   int passthrough;        // FUSE_PASSTHROUGH granted: replies may name backing files
   char passthrough_why[120];  // why not, when it is off
   int killpriv_v2;        // FUSE_HANDLE_KILLPRIV_V2 granted: backing files are registered without CAP_FSETID
+  unsigned connection;    // fusectl number, from the mount itself (0: unknown, read mountinfo)
   int locks_used;         // set (atomically) by the first lock request: from then on JS sees every FLUSH
   uint64_t counts[FUSE_OPCODE_LIMIT];  // requests by opcode, also those JS never sees (atomic adds)
   struct cap_table *caps; // open files whose security.capability is answered here (caps.c)

@@ -83,7 +83,7 @@ static int open_dir_nolinks(const char *path, int parent, const char **last, cha
   return fd;
 }
 
-static int mount_as_root(const struct mount_spec *m, char *err, size_t errlen) {
+static int mount_as_root(const struct mount_spec *m, unsigned *connection, char *err, size_t errlen) {
   // The mount goes on exactly the directory checked here, through its
   // descriptor: /proc/self/fd/N names that inode whatever the path does since.
   // mountinfo still shows the real path (the kernel records where it landed).
@@ -101,6 +101,16 @@ static int mount_as_root(const struct mount_spec *m, char *err, size_t errlen) {
     snprintf(err, errlen, "/dev/fuse: %s (load the fuse module, or in a container pass --device /dev/fuse)", strerror(errno));
     return -1;
   }
+  int how = sf_fsmount(m, dir, fd, st.st_mode & S_IFMT, connection, err, errlen);
+  if (how == 0 || how == -2) {
+    int e = errno;
+    close(dir);
+    if (how == 0) return fd;
+    close(fd);
+    return errno = e, -1;
+  }
+  // No new mount API (kernels before 5.2, a seccomp filter): mount(2); the
+  // caller then reads the connection from mountinfo.
   char data[4096], target[32];
   snprintf(target, sizeof target, "/proc/self/fd/%d", dir);
   int n = snprintf(data, sizeof data, "fd=%d,rootmode=%o,user_id=%u,group_id=%u%s%s", fd, st.st_mode & S_IFMT, getuid(), getgid(),
@@ -177,8 +187,9 @@ static int mount_with_fusermount(const struct mount_spec *m, char *err, size_t e
   return fd;
 }
 
-int sf_fuse_mount_device(const struct mount_spec *m, char *err, size_t errlen) {
-  if (geteuid() == 0) return mount_as_root(m, err, errlen);
+int sf_fuse_mount_device(const struct mount_spec *m, unsigned *connection, char *err, size_t errlen) {
+  *connection = 0;
+  if (geteuid() == 0) return mount_as_root(m, connection, err, errlen);
   return mount_with_fusermount(m, err, errlen);
 }
 

@@ -12,6 +12,11 @@ struct mount_spec {
 };
 
 // The connected /dev/fuse descriptor (close-on-exec), or -1 with err set.
-int sf_fuse_mount_device(const struct mount_spec *m, char *err, size_t errlen);
+// *connection: the fusectl number of the new mount where it is known from the
+// mount itself (as root), else 0.
+int sf_fuse_mount_device(const struct mount_spec *m, unsigned *connection, char *err, size_t errlen);
+// fsmount.c: 0 (mounted on dir), -1 with errno (no new mount API here:
+// mount(2) may try), or -2 with err set (refused: no second try).
+int sf_fsmount(const struct mount_spec *m, int dir, int fuse_fd, unsigned rootmode, unsigned *connection, char *err, size_t errlen);
 // MNT_DETACH as root: 0 or an errno (EPERM: not root).
 int sf_fuse_unmount_lazy(const char *mountpoint);

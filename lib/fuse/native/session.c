@@ -199,7 +199,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   char err[600] = "";
   if (s->buf && s->mountpoint && fsname && fstype && data && fmo) {
     struct mount_spec m = {s->mountpoint, fsname, fstype, (unsigned long)flags, data, fmo};
-    s->fd = sf_fuse_mount_device(&m, err, sizeof err);
+    s->fd = sf_fuse_mount_device(&m, &s->connection, err, sizeof err);
   } else {
     snprintf(err, sizeof err, "bad mount arguments");
   }
@@ -306,6 +306,8 @@ static napi_value js_info(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, out, "passthroughOff", v);
   napi_get_boolean(env, s->killpriv_v2, &v);
   napi_set_named_property(env, out, "killprivV2", v);
+  napi_create_uint32(env, s->connection, &v);
+  napi_set_named_property(env, out, "connection", v);
   return out;
 }
 
