@@ -154,6 +154,25 @@ process.exit(0);`;
   t.regex(mounted?.mountOptions ?? '', /(^|,)nosuid,nodev(,|$)/, 'mounted with its flags');
 });
 
+serial(`SIGTERM at any moment of the start-up ends the server (exit 0 once it has started) and leaves no mount${why}`, async (t) => {
+  const dir = await tempDir(t, 'mountsafe-');
+  await mkdir(join(dir, 'src'));
+  await mkdir(join(dir, 'm'));
+  t.teardown(() => forceUnmount(join(dir, 'm')));
+  // Delays from before the mount to after "serving": each phase of the start-up gets its signal.
+  for (const delay of [0, 50, 100, 150, 200, 300, 400, 600, 800, 1200]) {
+    const proc = new Started(process.execPath, [BIN, join(dir, 'src'), join(dir, 'm')]);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    proc.child.kill('SIGTERM');
+    const exit = await proc.exit(15_000);
+    if (exit === undefined) proc.child.kill('SIGKILL');
+    // Before node has set its handler up the signal's default action ends it (nothing is mounted yet).
+    const ended = exit?.code === 0 || (exit?.signal === 'SIGTERM' && !proc.stderr.includes('info:'));
+    t.true(ended, `SIGTERM after ${delay} ms: ${JSON.stringify(exit)} ${proc.stderr}`);
+    t.deepEqual(await mountsUnder(dir), [], `nothing left mounted after ${delay} ms`);
+  }
+});
+
 serial(`a stale mount is cleaned up through the addon, which follows no link swapped into MNT's path${why}`, async (t) => {
   const dir = await tempDir(t, 'mountsafe-');
   const decoy = join(dir, 'host', 'm');

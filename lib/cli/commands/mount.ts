@@ -137,13 +137,24 @@ export async function runMount(ctx: Context, args: MountArgs, deps: MountDeps = 
       const since = new Date();
       snapshot = () => takeSnapshot(views, since, packageVersion());
       status = await serveStatus(await statusNames(src, mnt), snapshot, (msg) => log.warn(msg));
-      await fuse.answers().catch(async (err: Error) => {
+      const answered = fuse.answers().catch(async (err: Error) => {
         // Unmounted by someone else while starting (umount right after the
         // mount appeared): the stat fails first, then the session ends. That
         // is a stop, not a failure.
         if (await settlesWithin(fuse.ended, 2000)) return;
         throw new UsageError(`cannot mount ${mnt}: ${err.message} (nothing is mounted)`, 1);
       });
+      // A stop signal while the first answer is awaited (up to 30 s) stops at once.
+      const early = await Promise.race([answered.then(() => undefined), stop]);
+      if (early !== undefined) {
+        answered.catch(() => {});
+        log.info(`${early} while starting: unmounting ${mnt}`);
+        await status.close();
+        await ninep?.close();
+        await fuse.unmount();
+        log.info('stopped');
+        return 0;
+      }
     } catch (err) {
       await status?.close();
       await ninep?.close();
